@@ -1,0 +1,94 @@
+"""The ASGI application: routers under /api/v1, health probes, problem+json everywhere."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from backend.core.database import create_engine, create_sessionmaker, ping
+from backend.core.errors import install_problem_handlers, problem_response
+from backend.core.middleware import BodySizeLimit
+from backend.core.openapi import install_openapi
+from backend.core.settings import Settings, get_settings
+from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
+from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
+
+logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login"})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if not settings.database_url:
+        raise RuntimeError("PLAYGROUND_DATABASE_URL is not set")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Prompt Playground",
+        version="0.1.0",
+        description="Author prompts, run them against model providers, compare, review cost and safety.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    # Connections are opened lazily, so building the app needs no running database.
+    app.state.settings = settings
+    app.state.engine = create_engine(settings.database_url)
+    app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.limiter = (
+        RedisLimiter(app.state.redis, settings.redis_prefix) if app.state.redis is not None else MemoryLimiter()
+    )
+
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    for router in (auth_router, me_router, workspaces_router):
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            await ping(request.app.state.engine)
+            checks["database"] = "ok"
+        except Exception as exc:
+            logger.warning("readiness: database unreachable: %s", type(exc).__name__)
+            checks["database"] = "unreachable"
+        if request.app.state.redis is not None:
+            try:
+                await request.app.state.redis.ping()
+                checks["redis"] = "ok"
+            except Exception as exc:
+                logger.warning("readiness: redis unreachable: %s", type(exc).__name__)
+                checks["redis"] = "unreachable"
+        else:
+            checks["redis"] = "in-process"
+        if all(v in ("ok", "in-process") for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failing = ", ".join(k for k, v in checks.items() if v == "unreachable")
+        response = problem_response(503, "Not ready", f"Unreachable: {failing}", "not-ready", checks=checks)
+        return response
+
+    install_openapi(app, public_paths=PUBLIC_PATHS)
+    return app

@@ -1,0 +1,81 @@
+"""The database engine, the declarative base and the per-request unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Fetch server-side defaults (timestamps) with RETURNING: no hidden lazy load after an insert.
+    __mapper_args__ = {"eager_defaults": True}
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def created_at_column() -> Mapped[datetime]:
+    # Timestamps come from the database clock so that every process agrees on them.
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed when the handler returns, rolled back when it raises."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+            # Work that must only happen after the commit (queue hand-off, cache invalidation).
+            for callback in session.info.pop("after_commit", []):
+                await callback()
+
+
+def after_commit(session: AsyncSession, callback) -> None:  # noqa: ANN001 - an async callable
+    """Run `callback` once the request's transaction has committed; never if it rolls back."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+# Exit code runs when the handler returns, before the response is sent, so a 2xx means "committed".
+DbSession = Annotated[AsyncSession, Depends(get_session, scope="function")]

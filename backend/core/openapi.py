@@ -1,0 +1,81 @@
+"""Make the OpenAPI document tell the truth about errors: every one of them is problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from backend.core.errors import PROBLEM_JSON
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+ERROR_RESPONSES = {
+    "400": "Malformed request",
+    "401": "Not authenticated",
+    "403": "Role too low, or CSRF check failed",
+    "404": "Unknown or foreign object",
+    "405": "Method not allowed",
+    "409": "Conflict with the current state",
+    "413": "Request body too large",
+    "422": "Validation failed; `errors` names each field",
+    "429": "Rate limited; see Retry-After",
+    "500": "Unexpected server error",
+}
+
+
+def install_openapi(app: FastAPI, *, public_paths: frozenset[str]) -> None:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = PROBLEM_SCHEMA
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                for code, description in ERROR_RESPONSES.items():
+                    if code == "401" and path in public_paths:
+                        continue
+                    responses[code] = {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
+                if method in ("post", "put", "patch", "delete") and path not in public_paths:
+                    operation.setdefault("parameters", []).append(
+                        {
+                            "name": "X-CSRF-Token",
+                            "in": "header",
+                            "required": False,
+                            "description": "Required for cookie-authenticated writes: the csrf_token cookie's value.",
+                            "schema": {"type": "string"},
+                        }
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = build  # type: ignore[method-assign]

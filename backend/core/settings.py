@@ -1,0 +1,47 @@
+"""Process-wide settings, read once from the environment (PLAYGROUND_*)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    # Every Redis key this process writes starts with this, so tests and tenants of one server never mix.
+    redis_prefix: str = "pp:"
+    master_key: str | None = None
+    data_dir: Path = Path("data")
+
+    signup: Literal["open", "invite", "closed"] = "open"
+    public_url: str | None = Field(
+        default=None, description="Base URL used in invite links; defaults to the request's own base URL."
+    )
+    # Cookies get the Secure flag when the request arrived over https; force it behind a TLS proxy.
+    secure_cookies: bool = False
+
+    max_body_bytes: int = 2 * 1024 * 1024
+    session_idle_days: int = 7
+    session_absolute_days: int = 30
+    invite_days: int = 7
+
+    # Login throttling: failures per account and attempts per client address in a sliding window.
+    login_failures_per_account: int = 10
+    login_attempts_per_address: int = 60
+    login_window_seconds: int = 900
+
+    mock_ttft_ms: int = 150
+    mock_token_ms: int = 15
+    worker_metrics_port: int = 9464
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

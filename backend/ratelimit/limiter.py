@@ -1,0 +1,102 @@
+"""Sliding-window limiters behind one narrow interface: in-process for `up`, Redis for production.
+
+`hit` records an event and answers None when it fits in the window, else the seconds until it would;
+`peek` answers the same without recording. A refused hit is not recorded, so a client that keeps
+hammering does not push its own window further out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str, limit: int, window: float) -> float | None: ...
+    async def peek(self, key: str, limit: int, window: float) -> float | None: ...
+    async def reset(self, key: str) -> None: ...
+
+
+class MemoryLimiter:
+    def __init__(self) -> None:
+        self._events: dict[str, deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    def _window(self, key: str, window: float, now: float) -> deque[float]:
+        events = self._events.setdefault(key, deque())
+        while events and events[0] <= now - window:
+            events.popleft()
+        return events
+
+    async def _check(self, key: str, limit: int, window: float, record: bool) -> float | None:
+        async with self._lock:
+            now = time.monotonic()
+            events = self._window(key, window, now)
+            if len(events) >= limit:
+                return max(events[0] + window - now, 0.001)
+            if record:
+                events.append(now)
+            elif not events:
+                self._events.pop(key, None)
+            return None
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        return await self._check(key, limit, window, record=True)
+
+    async def peek(self, key: str, limit: int, window: float) -> float | None:
+        return await self._check(key, limit, window, record=False)
+
+    async def reset(self, key: str) -> None:
+        async with self._lock:
+            self._events.pop(key, None)
+
+
+# KEYS[1] = the window's sorted set; ARGV = limit, window (ms), record (0/1), member.
+# Uses the server clock so that every api process shares one notion of "now".
+_SLIDING_WINDOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local wait = tonumber(oldest[2]) + window - now
+  if wait < 1 then wait = 1 end
+  return wait
+end
+if ARGV[3] == '1' then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], window)
+end
+return -1
+"""
+
+
+class RedisLimiter:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix + "limit:"
+        self._script = redis.register_script(_SLIDING_WINDOW)
+
+    async def _check(self, key: str, limit: int, window: float, record: bool) -> float | None:
+        wait_ms = await self._script(
+            keys=[self._prefix + key],
+            args=[limit, int(window * 1000), "1" if record else "0", uuid.uuid4().hex],
+        )
+        return None if int(wait_ms) < 0 else int(wait_ms) / 1000
+
+    async def hit(self, key: str, limit: int, window: float) -> float | None:
+        return await self._check(key, limit, window, record=True)
+
+    async def peek(self, key: str, limit: int, window: float) -> float | None:
+        return await self._check(key, limit, window, record=False)
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)

@@ -1,0 +1,153 @@
+"""Request and response bodies of accounts, workspaces, members, invitations, API keys and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+Role = Literal["owner", "admin", "editor", "viewer"]
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields so that a typo is an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SignupIn(Body):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=8, max_length=256)
+    name: str = Field(min_length=1, max_length=200)
+    invite_token: str | None = Field(default=None, max_length=200)
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _keep_password_as_given(cls, value: Any) -> Any:
+        return value  # never stripped: whitespace is part of a password
+
+
+class LoginIn(Body):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class MyWorkspace(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    role: Role
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: datetime
+
+
+class MeOut(UserOut):
+    is_instance_admin: bool
+    workspaces: list[MyWorkspace]
+
+
+class WorkspaceIn(Body):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class WorkspacePatch(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class WorkspaceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    role: Role
+    created_at: datetime
+
+
+class WorkspaceDeleted(BaseModel):
+    id: uuid.UUID
+    status: Literal["deleting"]
+
+
+class MemberIn(Body):
+    email: EmailStr = Field(max_length=320)
+    role: Role = "editor"
+
+
+class MemberPatch(Body):
+    role: Role
+
+
+class MemberOut(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class InvitationOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: Role
+    invite_token: str | None = Field(default=None, description="Shown once, when the invitation is made.")
+    invite_url: str | None = None
+    created_at: datetime
+    expires_at: datetime
+
+
+class MemberAdded(BaseModel):
+    """POST members answers with the new member, or with an invitation for an unknown address."""
+
+    status: Literal["added", "invited"]
+    member: MemberOut | None = None
+    invitation: InvitationOut | None = None
+    # Flattened for clients that only want the token (API.md names these three fields).
+    invite_token: str | None = None
+    invite_url: str | None = None
+    expires_at: datetime | None = None
+
+
+class ApiKeyIn(Body):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ApiKeyOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_by: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The full key. Shown once; only a hash is stored.")
+
+
+class AuditActor(BaseModel):
+    user_id: uuid.UUID | None
+    email: str | None
+    api_key_id: uuid.UUID | None
+
+
+class AuditTarget(BaseModel):
+    type: str
+    id: str | None
+
+
+class AuditEntryOut(BaseModel):
+    id: uuid.UUID
+    actor: AuditActor
+    action: str
+    target: AuditTarget
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    client_address: str | None
+    created_at: datetime

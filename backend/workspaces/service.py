@@ -1,0 +1,549 @@
+"""Accounts, sessions, workspaces, members, invitations, API keys and the audit log.
+
+This module is what other domains import from workspaces; they never touch its tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.core.errors import Forbidden, Invalid, NotFound, TooManyRequests
+from backend.core.settings import Settings
+from backend.ratelimit.limiter import Limiter
+from backend.workspaces import repository as repo
+from backend.workspaces.errors import (
+    AlreadyMember,
+    BadCredentials,
+    EmailTaken,
+    LastOwner,
+    RoleTooLow,
+    SignupClosed,
+    WorkspaceNotFound,
+)
+from backend.workspaces.models import (
+    ApiKey,
+    AuditEntry,
+    AuthSession,
+    Invitation,
+    Membership,
+    User,
+    Workspace,
+)
+
+logger = logging.getLogger(__name__)
+
+ROLE_RANK = {"viewer": 0, "editor": 1, "admin": 2, "owner": 3}
+
+# OWASP's argon2id recommendation: m=19 MiB, t=2, p=1 (the first of its equivalent settings).
+PASSWORDS = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Verified against when the email is unknown, so a miss costs as much time as a wrong password.
+_DUMMY_HASH = PASSWORDS.hash(secrets.token_urlsafe(16))
+
+API_KEY_PREFIX = "ppk_"
+_API_KEY_RE = re.compile(r"^ppk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user, through a browser session or an API key bound to one workspace."""
+
+    user: User
+    auth_session: AuthSession | None = None
+    api_key: ApiKey | None = None
+
+
+@dataclass(frozen=True)
+class WorkspaceAccess:
+    """A caller's standing in one workspace, as established by the tenancy helper."""
+
+    principal: Principal
+    workspace: Workspace
+    role: str
+
+    def at_least(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """What the audit log records about who did something and from where."""
+
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None = None
+    client_address: str | None = None
+
+    @classmethod
+    def of(cls, principal: Principal, client_address: str | None) -> Actor:
+        key_id = principal.api_key.id if principal.api_key else None
+        return cls(principal.user.id, key_id, client_address)
+
+
+def token_hash(token: str) -> bytes:
+    """Session, invitation and API key secrets are 256-bit random, so a plain SHA-256 is enough."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def hash_password(password: str) -> str:
+    return PASSWORDS.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return PASSWORDS.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID | None,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """The one way to write an audit entry; it commits or rolls back with the change it describes."""
+    session.add(
+        AuditEntry(
+            workspace_id=workspace_id,
+            actor_user_id=actor.user_id,
+            actor_api_key_id=actor.api_key_id,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            before=before,
+            after=after,
+            client_address=actor.client_address,
+        )
+    )
+
+
+# Accounts and sessions
+
+
+async def signup(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    email: str,
+    password: str,
+    name: str,
+    invite_token: str | None,
+    client_address: str | None,
+) -> User:
+    email = email.lower()
+    await repo.lock_signups(session)
+    first_account = await repo.count_users(session) == 0
+    invitation = None
+    if invite_token:
+        invitation = await repo.get_usable_invitation(session, token_hash(invite_token))
+        if invitation is None:
+            raise Invalid(["body", "invite_token"], "invite_token is unknown, expired or already used")
+        if invitation.email != email:
+            raise Invalid(["body", "invite_token"], "invite_token was issued for another email address")
+    elif not first_account and settings.signup == "invite":
+        raise SignupClosed("Signup requires an invitation on this instance (invite_token)")
+    if not first_account and settings.signup == "closed":
+        raise SignupClosed("Signup is closed on this instance; ask an administrator for an account")
+    if await repo.get_user_by_email(session, email) is not None:
+        raise EmailTaken("An account with this email already exists")
+
+    user = User(
+        email=email, name=name, password_hash=hash_password(password), is_instance_admin=first_account
+    )
+    session.add(user)
+    await session.flush()
+    if invitation is not None:
+        session.add(Membership(workspace_id=invitation.workspace_id, user_id=user.id, role=invitation.role))
+        invitation.accepted_at = func.now()
+        invitation.accepted_by = user.id
+        await record_audit(
+            session,
+            workspace_id=invitation.workspace_id,
+            actor=Actor(user.id, None, client_address),
+            action="member.added",
+            target_type="user",
+            target_id=user.id,
+            after={"email": email, "role": invitation.role, "via": "invitation"},
+        )
+    await session.flush()
+    return user
+
+
+async def login(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: Limiter,
+    *,
+    email: str,
+    password: str,
+    client_address: str | None,
+) -> User:
+    email = email.lower()
+    window = settings.login_window_seconds
+    account_key = "login:account:" + hashlib.sha256(email.encode()).hexdigest()
+    address_key = f"login:address:{client_address or 'unknown'}"
+
+    for key, limit in (
+        (account_key, settings.login_failures_per_account),
+        (address_key, settings.login_attempts_per_address),
+    ):
+        wait = await limiter.peek(key, limit, window)
+        if wait is not None:
+            raise TooManyRequests("Too many login attempts; try again later", retry_after=wait)
+
+    user = await repo.get_user_by_email(session, email)
+    valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not valid or user.disabled_at is not None:
+        await limiter.hit(account_key, settings.login_failures_per_account, window)
+        await limiter.hit(address_key, settings.login_attempts_per_address, window)
+        raise BadCredentials("Wrong email or password")
+    await limiter.reset(account_key)
+    if PASSWORDS.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+async def start_session(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    user_agent: str | None,
+    client_address: str | None,
+) -> tuple[str, str]:
+    """Creates a server-side session; returns (session token, CSRF token) for the cookies."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    expires_at = func.now() + timedelta(days=settings.session_absolute_days)
+    session.add(
+        AuthSession(
+            token_hash=token_hash(token),
+            csrf_hash=token_hash(csrf),
+            user_id=user.id,
+            expires_at=expires_at,
+            user_agent=(user_agent or "")[:400] or None,
+            client_address=client_address,
+        )
+    )
+    await session.flush()
+    return token, csrf
+
+
+async def end_session(session: AsyncSession, principal: Principal) -> None:
+    if principal.auth_session is not None:
+        await repo.revoke_auth_session(session, principal.auth_session.id)
+
+
+async def authenticate_session(
+    session: AsyncSession, settings: Settings, token: str
+) -> Principal | None:
+    found = await repo.get_auth_session(session, token_hash(token), timedelta(days=settings.session_idle_days))
+    if found is None:
+        return None
+    auth_session, user, stale = found
+    if stale:
+        await repo.touch_auth_session(session, auth_session.id)
+    return Principal(user=user, auth_session=auth_session)
+
+
+def csrf_matches(principal: Principal, header_value: str | None, cookie_value: str | None) -> bool:
+    """Double submit, bound to the session: header == cookie == the session's own token."""
+    if principal.auth_session is None or not header_value or not cookie_value:
+        return False
+    if not hmac.compare_digest(header_value, cookie_value):
+        return False
+    return hmac.compare_digest(token_hash(header_value), principal.auth_session.csrf_hash)
+
+
+async def authenticate_api_key(session: AsyncSession, key: str) -> Principal | None:
+    match = _API_KEY_RE.match(key)
+    if match is None:
+        return None
+    found = await repo.get_api_key_by_prefix(session, API_KEY_PREFIX + match.group(1))
+    if found is None:
+        return None
+    api_key, user = found
+    if not hmac.compare_digest(token_hash(match.group(2)), api_key.secret_hash):
+        return None
+    # The key acts as its creator: a creator who left the workspace leaves a dead key.
+    if await repo.get_member(session, api_key.workspace_id, user.id) is None:
+        return None
+    await repo.touch_api_key(session, api_key.id)
+    return Principal(user=user, api_key=api_key)
+
+
+# Workspaces
+
+
+async def workspace_access(session: AsyncSession, principal: Principal, workspace_id: uuid.UUID) -> WorkspaceAccess:
+    """404 for an unknown, deleted or foreign workspace; otherwise the caller's role in it."""
+    found = await repo.get_visible_workspace(session, principal, workspace_id)
+    if found is None:
+        raise WorkspaceNotFound(f"Workspace {workspace_id} not found")
+    workspace, membership = found
+    return WorkspaceAccess(principal=principal, workspace=workspace, role=membership.role)
+
+
+def require_at_least(access: WorkspaceAccess, role: str, what: str) -> None:
+    if not access.at_least(role):
+        raise RoleTooLow(f"{what} needs the {role} role or higher; you are {access.role}")
+
+
+async def my_workspaces(session: AsyncSession, principal: Principal) -> list[tuple[Workspace, str]]:
+    return [(w, m.role) for w, m in await repo.list_visible_workspaces(session, principal)]
+
+
+def _slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:60] or "workspace"
+
+
+async def create_workspace(session: AsyncSession, principal: Principal, name: str, actor: Actor) -> Workspace:
+    if principal.api_key is not None:
+        raise Forbidden("An API key is bound to one workspace and cannot create others")
+    base = _slugify(name)
+    slug = base
+    while await repo.slug_taken(session, slug):
+        slug = f"{base}-{secrets.token_hex(3)}"
+    workspace = Workspace(name=name, slug=slug, created_by=principal.user.id)
+    session.add(workspace)
+    await session.flush()
+    session.add(Membership(workspace_id=workspace.id, user_id=principal.user.id, role="owner"))
+    await session.flush()
+    return workspace
+
+
+async def rename_workspace(session: AsyncSession, access: WorkspaceAccess, name: str) -> Workspace:
+    access.workspace.name = name
+    access.workspace.updated_at = func.now()
+    await session.flush()
+    await session.refresh(access.workspace)
+    return access.workspace
+
+
+async def delete_workspace(session: AsyncSession, access: WorkspaceAccess, actor: Actor) -> None:
+    """Hides the workspace at once; its rows are removed in the background by the lifecycle job."""
+    access.workspace.deleted_at = func.now()
+    await record_audit(
+        session,
+        workspace_id=access.workspace.id,
+        actor=actor,
+        action="workspace.deleted",
+        target_type="workspace",
+        target_id=access.workspace.id,
+        before={"name": access.workspace.name, "slug": access.workspace.slug},
+    )
+    await session.flush()
+
+
+# Members and invitations
+
+
+async def list_members(session: AsyncSession, access: WorkspaceAccess) -> list[tuple[Membership, User]]:
+    return await repo.list_members(session, access.workspace.id)
+
+
+def _check_may_grant(access: WorkspaceAccess, role: str) -> None:
+    # Admins manage editors and viewers (and other admins); only owners make or unmake owners.
+    if role == "owner" and access.role != "owner":
+        raise RoleTooLow("Only an owner can grant the owner role")
+
+
+async def add_member(
+    session: AsyncSession,
+    settings: Settings,
+    access: WorkspaceAccess,
+    *,
+    email: str,
+    role: str,
+    actor: Actor,
+    base_url: str,
+) -> tuple[Membership | None, User | None, Invitation | None, str | None]:
+    """Adds a registered user at once; otherwise makes a one-time invitation and returns its token."""
+    require_at_least(access, "admin", "Adding members")
+    _check_may_grant(access, role)
+    email = email.lower()
+    ws_id = access.workspace.id
+    user = await repo.get_user_by_email(session, email)
+    if user is not None:
+        if await repo.get_member(session, ws_id, user.id) is not None:
+            raise AlreadyMember(f"{email} is already a member of this workspace")
+        membership = Membership(workspace_id=ws_id, user_id=user.id, role=role)
+        session.add(membership)
+        await repo.revoke_open_invitations(session, ws_id, email)
+        await record_audit(
+            session, workspace_id=ws_id, actor=actor, action="member.added",
+            target_type="user", target_id=user.id, after={"email": email, "role": role},
+        )
+        await session.flush()
+        await session.refresh(membership)
+        return membership, user, None, None
+
+    token = secrets.token_urlsafe(32)
+    await repo.revoke_open_invitations(session, ws_id, email)
+    await session.flush()
+    invitation = Invitation(
+        workspace_id=ws_id,
+        email=email,
+        role=role,
+        token_hash=token_hash(token),
+        invited_by=access.principal.user.id,
+        expires_at=func.now() + timedelta(days=settings.invite_days),
+    )
+    session.add(invitation)
+    await session.flush()
+    await session.refresh(invitation)
+    await record_audit(
+        session, workspace_id=ws_id, actor=actor, action="member.invited",
+        target_type="invitation", target_id=invitation.id, after={"email": email, "role": role},
+    )
+    return None, None, invitation, token
+
+
+def invite_url(settings: Settings, base_url: str, token: str) -> str:
+    return f"{(settings.public_url or base_url).rstrip('/')}/signup?invite={token}"
+
+
+async def list_invitations(session: AsyncSession, access: WorkspaceAccess) -> list[Invitation]:
+    return await repo.list_open_invitations(session, access.workspace.id)
+
+
+async def revoke_invitation(
+    session: AsyncSession, access: WorkspaceAccess, invitation_id: uuid.UUID, actor: Actor
+) -> None:
+    require_at_least(access, "admin", "Revoking invitations")
+    invitation = await repo.get_invitation(session, access.workspace.id, invitation_id)
+    if invitation is None or invitation.revoked_at is not None or invitation.accepted_at is not None:
+        raise NotFound("Invitation not found")
+    invitation.revoked_at = func.now()
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="member.invite_revoked",
+        target_type="invitation", target_id=invitation.id, before={"email": invitation.email},
+    )
+    await session.flush()
+
+
+async def change_role(
+    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, role: str, actor: Actor
+) -> tuple[Membership, User]:
+    require_at_least(access, "admin", "Changing roles")
+    owners = await repo.lock_owners(session, access.workspace.id)
+    found = await repo.get_member(session, access.workspace.id, user_id, for_update=True)
+    if found is None:
+        raise NotFound(f"User {user_id} is not a member of this workspace")
+    membership, user = found
+    if membership.role == role:
+        return membership, user
+    _check_may_grant(access, role)
+    _check_may_grant(access, membership.role)  # demoting an owner is an owner's call too
+    if membership.role == "owner" and owners == [user_id]:
+        raise LastOwner("The last owner cannot be demoted; make someone else owner first")
+    before = membership.role
+    membership.role = role
+    membership.updated_at = func.now()
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="member.role_changed",
+        target_type="user", target_id=user_id, before={"role": before}, after={"role": role},
+    )
+    await session.flush()
+    await session.refresh(membership)
+    return membership, user
+
+
+async def remove_member(
+    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, actor: Actor
+) -> None:
+    leaving = user_id == access.principal.user.id
+    if not leaving:
+        require_at_least(access, "admin", "Removing members")
+    owners = await repo.lock_owners(session, access.workspace.id)
+    found = await repo.get_member(session, access.workspace.id, user_id, for_update=True)
+    if found is None:
+        raise NotFound(f"User {user_id} is not a member of this workspace")
+    membership, user = found
+    if not leaving:
+        _check_may_grant(access, membership.role)
+    if membership.role == "owner" and owners == [user_id]:
+        raise LastOwner("The last owner cannot be removed; make someone else owner first")
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="member.removed",
+        target_type="user", target_id=user_id, before={"email": user.email, "role": membership.role},
+    )
+    await repo.delete_member(session, membership)
+    await session.flush()
+
+
+# API keys
+
+
+async def create_api_key(
+    session: AsyncSession, access: WorkspaceAccess, name: str, actor: Actor
+) -> tuple[ApiKey, str]:
+    require_at_least(access, "editor", "Creating API keys")
+    public_id = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(12))
+    secret = secrets.token_urlsafe(32)
+    api_key = ApiKey(
+        workspace_id=access.workspace.id,
+        created_by=access.principal.user.id,
+        name=name,
+        prefix=API_KEY_PREFIX + public_id,
+        secret_hash=token_hash(secret),
+    )
+    session.add(api_key)
+    await session.flush()
+    await session.refresh(api_key)
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="api_key.created",
+        target_type="api_key", target_id=api_key.id, after={"name": name, "prefix": api_key.prefix},
+    )
+    return api_key, f"{api_key.prefix}_{secret}"
+
+
+async def list_api_keys(session: AsyncSession, access: WorkspaceAccess) -> list[ApiKey]:
+    # Admins see every key of the workspace; others see their own.
+    created_by = None if access.at_least("admin") else access.principal.user.id
+    return await repo.list_api_keys(session, access.workspace.id, created_by=created_by)
+
+
+async def revoke_api_key(
+    session: AsyncSession, access: WorkspaceAccess, api_key_id: uuid.UUID, actor: Actor
+) -> None:
+    api_key = await repo.get_api_key(session, access.workspace.id, api_key_id)
+    own = api_key is not None and api_key.created_by == access.principal.user.id
+    if not own and not access.at_least("admin"):
+        # Checked before existence for non-admins: a viewer learns nothing about others' keys.
+        raise RoleTooLow("Revoking another member's API key needs the admin role or higher")
+    if api_key is None or api_key.revoked_at is not None:
+        raise NotFound(f"API key {api_key_id} not found")
+    api_key.revoked_at = func.now()
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="api_key.revoked",
+        target_type="api_key", target_id=api_key.id, before={"name": api_key.name, "prefix": api_key.prefix},
+    )
+    await session.flush()
+
+
+async def audit_log(
+    session: AsyncSession, access: WorkspaceAccess, *, after, limit: int
+) -> list[tuple[AuditEntry, str | None]]:
+    require_at_least(access, "admin", "Reading the audit log")
+    return await repo.list_audit_entries(session, access.workspace.id, after=after, limit=limit)

@@ -21,6 +21,7 @@ def _configure_logging() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def _raise_open_file_limit() -> None:
@@ -43,7 +44,7 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _serve(app, host: str, port: int) -> None:  # noqa: ANN001
+def _serve(app, host: str, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(
@@ -129,6 +130,7 @@ def up(host: str, port: int, data_dir: Path) -> None:
 def api(host: str, port: int) -> None:
     """The API process for production (PostgreSQL and Redis from the environment)."""
     _raise_open_file_limit()
+    _exit_on_sigterm()
     _require_database_url()
     from backend.app import create_app
 

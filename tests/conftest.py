@@ -79,7 +79,7 @@ def settings(database_url: str, redis_prefix: str) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, db_engine: AsyncEngine):  # noqa: ANN201
+async def app(settings: Settings, db_engine: AsyncEngine):
     application = create_app(settings)
     yield application
     if application.state.redis is not None:
@@ -90,7 +90,7 @@ async def app(settings: Settings, db_engine: AsyncEngine):  # noqa: ANN201
 class Client(AsyncClient):
     """An httpx client that behaves like the SPA: it echoes the csrf_token cookie on writes."""
 
-    async def request(self, method: str, url, **kwargs):  # noqa: ANN001, ANN201
+    async def request(self, method: str, url, **kwargs):
         csrf = self.cookies.get("csrf_token")
         if csrf and method.upper() in {"POST", "PUT", "PATCH", "DELETE"}:
             headers = dict(kwargs.pop("headers", None) or {})
@@ -100,7 +100,7 @@ class Client(AsyncClient):
 
 
 @pytest.fixture
-def make_client(app):  # noqa: ANN001, ANN201
+def make_client(app):
     """Factory of independent clients (separate cookie jars) on the same app."""
     clients: list[AsyncClient] = []
 
@@ -114,5 +114,5 @@ def make_client(app):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def client(make_client) -> AsyncClient:  # noqa: ANN001
+def client(make_client) -> AsyncClient:
     return make_client()

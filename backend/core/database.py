@@ -72,7 +72,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await callback()
 
 
-def after_commit(session: AsyncSession, callback) -> None:  # noqa: ANN001 - an async callable
+def after_commit(session: AsyncSession, callback) -> None:
     """Run `callback` once the request's transaction has committed; never if it rolls back."""
     session.info.setdefault("after_commit", []).append(callback)
 

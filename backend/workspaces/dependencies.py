@@ -79,7 +79,7 @@ def current_actor(request: Request, principal: CurrentPrincipal) -> Actor:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def require_role(role: str):  # noqa: ANN201 - returns a dependency
+def require_role(role: str):
     """A dependency: the caller's access to the workspace in the path, at least `role`.
 
     Order matters and is the contract: 401 (no credentials) is decided first by current_principal,

@@ -32,7 +32,7 @@ me_router = APIRouter(tags=["auth"])
 workspaces_router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
 
-def _check_origin(request: Request, settings) -> None:  # noqa: ANN001
+def _check_origin(request: Request, settings) -> None:
     """Login CSRF defence: a browser that names its Origin must be on this site."""
     origin = request.headers.get("origin")
     if not origin:
@@ -45,7 +45,7 @@ def _check_origin(request: Request, settings) -> None:  # noqa: ANN001
         raise Forbidden(f"Origin {origin} is not allowed to sign in here")
 
 
-def _set_session_cookies(request: Request, response: Response, settings, token: str, csrf: str) -> None:  # noqa: ANN001
+def _set_session_cookies(request: Request, response: Response, settings, token: str, csrf: str) -> None:
     secure = settings.secure_cookies or request.url.scheme == "https"
     max_age = settings.session_absolute_days * 86400
     response.set_cookie(
@@ -132,7 +132,7 @@ async def me(principal: CurrentPrincipal, session: DbSession) -> schemas.MeOut:
 # Workspaces
 
 
-def _workspace_out(workspace, role: str) -> schemas.WorkspaceOut:  # noqa: ANN001
+def _workspace_out(workspace, role: str) -> schemas.WorkspaceOut:
     return schemas.WorkspaceOut(
         id=workspace.id, name=workspace.name, slug=workspace.slug, role=role, created_at=workspace.created_at
     )

@@ -1,7 +1,7 @@
 """Foundation: accounts, sessions, workspaces, memberships, invitations, API keys, audit log.
 
 Revision ID: 20261127_foundation
-Revises: 
+Revises:
 Create Date: 2026-11-27 00:27:53.640438
 """
 

@@ -1,0 +1,202 @@
+"""The `playground` command as a newcomer and an operator use it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_DSN, REDIS_URL, _async_url
+from tests.processes import postgres_pids_under
+
+pytestmark = pytest.mark.slow
+PLAYGROUND = [sys.executable, "-m", "backend.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
+    env.update(extra)
+    return env
+
+
+def _wait_healthy(proc: subprocess.Popen, port: int, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early with {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("server did not become healthy")
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 30) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    # The embedded server runs as an unprivileged user when we are root: its parents must be traversable.
+    parent = Path(tempfile.mkdtemp(prefix="pp-up-"))
+    parent.chmod(0o755)
+    yield parent / "data"
+    shutil.rmtree(parent, ignore_errors=True)
+
+
+def _start_up(data_dir: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*PLAYGROUND, "up", "--port", str(port), "--data-dir", str(data_dir)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _curl_journey(base: str) -> None:
+    """What the README promises curl can do: sign up, make a workspace, add and invite, key and revoke."""
+    with httpx.Client(base_url=f"{base}/api/v1") as c:
+        c.post("/auth/signup", json={"email": "owner@example.com", "password": "long enough 1", "name": "O"})
+        csrf = {"X-CSRF-Token": c.cookies["csrf_token"]}
+        ws = c.post("/workspaces", json={"name": "Acme"}, headers=csrf).json()["id"]
+        with httpx.Client(base_url=f"{base}/api/v1") as other:
+            assert other.post(
+                "/auth/signup", json={"email": "member@example.com", "password": "long enough 2", "name": "M"}
+            ).status_code == 201
+        member = {"email": "member@example.com", "role": "editor"}
+        added = c.post(f"/workspaces/{ws}/members", json=member, headers=csrf)
+        assert added.json()["status"] == "added"
+        invited = c.post(f"/workspaces/{ws}/members", json={"email": "new@example.com", "role": "viewer"}, headers=csrf)
+        assert invited.json()["status"] == "invited" and invited.json()["invite_token"]
+        key = c.post(f"/workspaces/{ws}/api-keys", json={"name": "ci"}, headers=csrf).json()
+        bearer = {"Authorization": f"Bearer {key['key']}"}
+        assert httpx.get(f"{base}/api/v1/workspaces/{ws}", headers=bearer).status_code == 200
+        assert c.delete(f"/workspaces/{ws}/api-keys/{key['id']}", headers=csrf).status_code == 204
+        assert httpx.get(f"{base}/api/v1/workspaces/{ws}", headers=bearer).status_code == 401
+
+
+def test_up_starts_serves_stops_and_keeps_data(data_dir):
+    port = _free_port()
+    proc = _start_up(data_dir, port)
+    try:
+        cold = _wait_healthy(proc, port)
+        base = f"http://127.0.0.1:{port}"
+        _curl_journey(base)
+        assert httpx.get(f"{base}/readyz").json()["checks"]["database"] == "ok"
+
+        # A second `up` on the same data dir refuses clearly instead of corrupting it.
+        second = subprocess.run(
+            [*PLAYGROUND, "up", "--port", str(_free_port()), "--data-dir", str(data_dir)],
+            env=_env(), capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode != 0
+        assert "in use" in second.stderr and str(data_dir) in second.stderr
+    finally:
+        code = _stop(proc)
+    assert code == 0, proc.stderr.read()
+    assert postgres_pids_under(data_dir) == []
+
+    proc = _start_up(data_dir, port)
+    try:
+        warm = _wait_healthy(proc, port)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1") as c:
+            login = c.post("/auth/login", json={"email": "owner@example.com", "password": "long enough 1"})
+            assert login.status_code == 200
+            assert [w["name"] for w in c.get("/me").json()["workspaces"]] == ["Acme"]
+    finally:
+        assert _stop(proc) == 0
+    assert postgres_pids_under(data_dir) == []
+    print(f"\nplayground up: cold start {cold:.2f}s, warm start {warm:.2f}s (to /healthz answering)")
+
+
+def test_up_after_a_crash_recovers_the_stale_server(data_dir):
+    port = _free_port()
+    proc = _start_up(data_dir, port)
+    _wait_healthy(proc, port)
+    proc.kill()  # no chance to stop PostgreSQL: it is left running, as after a crash
+    proc.wait(timeout=10)
+    assert postgres_pids_under(data_dir), "the embedded server should have outlived the kill"
+
+    proc = _start_up(data_dir, port)
+    try:
+        _wait_healthy(proc, port)
+    finally:
+        assert _stop(proc) == 0
+    assert postgres_pids_under(data_dir) == []
+
+
+@pytest.fixture
+def fresh_database() -> Iterator[str]:
+    name = f"pp_cli_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(ADMIN_DSN)
+        await conn.execute(sql)
+        await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield _async_url(ADMIN_DSN, name)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_concurrent_migrate_calls_do_not_race(fresh_database):
+    env = _env(PLAYGROUND_DATABASE_URL=fresh_database)
+    procs = [
+        subprocess.Popen([*PLAYGROUND, "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    assert all(code == 0 for code, _ in results), results
+    ran = sum("Running upgrade" in err for _, err in results)
+    assert ran == 1, f"exactly one process should have applied the migrations, saw {ran}"
+
+
+def test_production_mode_migrate_then_api(fresh_database):
+    env = _env(
+        PLAYGROUND_DATABASE_URL=fresh_database,
+        PLAYGROUND_REDIS_URL=REDIS_URL,
+        PLAYGROUND_REDIS_PREFIX=f"pp-test:{uuid.uuid4().hex[:8]}:",
+    )
+    assert subprocess.run([*PLAYGROUND, "migrate"], env=env, timeout=120).returncode == 0
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*PLAYGROUND, "api", "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        _wait_healthy(proc, port)
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+        _curl_journey(f"http://127.0.0.1:{port}")
+    finally:
+        code = _stop(proc)
+    assert code == 0
+    assert "Shutting down" in proc.stderr.read()
+
+
+def test_api_without_database_url_says_what_is_missing():
+    result = subprocess.run([*PLAYGROUND, "api"], env=_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "PLAYGROUND_DATABASE_URL" in result.stderr

@@ -16,6 +16,7 @@ from backend.core.middleware import BodySizeLimit
 from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
+from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RedisLimiter(app.state.redis, settings.redis_prefix) if app.state.redis is not None else MemoryLimiter()
     )
 
-    install_problem_handlers(app)
+    install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     for router in (auth_router, me_router, workspaces_router):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -116,7 +117,11 @@ def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid"))} for e in errors]
 
 
-def install_problem_handlers(app: FastAPI) -> None:
+def install_problem_handlers(
+    app: FastAPI, *, authenticate: Callable[[Request], Awaitable[None]], public_paths: frozenset[str]
+) -> None:
+    """`authenticate` raises a ProblemError (401) for a request without valid credentials."""
+
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(
@@ -132,7 +137,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _clean_validation_errors(list(exc.errors()))
+        raw = list(exc.errors())
+        # FastAPI parses a JSON body before running dependencies; an unparseable body must still get 401
+        # when no credentials came with it, because authentication is decided before anything else.
+        if request.url.path not in public_paths and any(e.get("type") == "json_invalid" for e in raw):
+            try:
+                await authenticate(request)
+            except ProblemError as problem:
+                return await _problem(request, problem)
+        errors = _clean_validation_errors(raw)
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors[:5])
         return problem_response(
             422,

@@ -29,6 +29,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(created, str) or not isinstance(row_id, str):
+            raise ValueError("cursor fields must be strings")
         return datetime.fromisoformat(created), uuid.UUID(row_id)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnicodeError) as exc:
         raise Invalid(["query", "cursor"], "cursor is not a cursor this API returned") from exc

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.database import DbSession
 from backend.core.errors import Unauthenticated
@@ -42,21 +43,18 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def current_principal(
-    request: Request,
-    session: DbSession,
-    settings: AppSettings,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    cookie: Annotated[str | None, Depends(_cookie)],
-) -> Principal:
-    """401 without valid credentials, before anything else; 403 for a cookie write without CSRF proof."""
-    if bearer is not None:
-        principal = await service.authenticate_api_key(session, bearer.credentials)
+async def resolve_principal(request: Request, session: AsyncSession, settings: Settings) -> Principal:
+    """401 without valid credentials; 403 for a cookie-authenticated write without CSRF proof."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthenticated("Use 'Authorization: Bearer <api key>'")
+        principal = await service.authenticate_api_key(session, credentials.strip())
         if principal is None:
             raise Unauthenticated("The API key is invalid or revoked")
         return principal
-    if request.headers.get("authorization"):
-        raise Unauthenticated("Use 'Authorization: Bearer <api key>'")
+    cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         raise Unauthenticated("Sign in, or send an API key as 'Authorization: Bearer <key>'")
     principal = await service.authenticate_session(session, settings, cookie)
@@ -67,6 +65,25 @@ async def current_principal(
     ):
         raise CsrfFailed(f"Send the {CSRF_HEADER} header with the value of the {CSRF_COOKIE} cookie")
     return principal
+
+
+async def current_principal(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    _cookie_doc: Annotated[str | None, Depends(_cookie)],
+) -> Principal:
+    """Authenticates first, before anything else about the request is looked at."""
+    # The two security dependencies only document the schemes in OpenAPI; resolve_principal reads the raw
+    # request so the same check can run outside FastAPI's dependency system (see app.py).
+    return await resolve_principal(request, session, settings)
+
+
+async def authenticate_before_body(request: Request) -> None:
+    """For a request whose body could not even be parsed: decide 401 first, as for any other request."""
+    async with request.app.state.sessionmaker() as session:
+        await resolve_principal(request, session, request.app.state.settings)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -129,6 +129,22 @@ async def me(principal: CurrentPrincipal, session: DbSession) -> schemas.MeOut:
     )
 
 
+@me_router.delete("/me", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.AccountDeleted)
+async def delete_me(principal: CurrentPrincipal, actor: CurrentActor, session: DbSession) -> Response:
+    """Delete your account: personal data removed, authorship anonymised; 409 while you are the last
+    owner of a workspace with other members."""
+    user_id = principal.user.id
+    await service.delete_account(session, principal, actor)
+    response = Response(
+        schemas.AccountDeleted(id=user_id, status="deleted").model_dump_json(),
+        status_code=status.HTTP_202_ACCEPTED,
+        media_type="application/json",
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
 # Workspaces
 
 

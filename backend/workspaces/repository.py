@@ -107,6 +107,18 @@ async def revoke_auth_session(session: AsyncSession, auth_session_id: uuid.UUID)
     )
 
 
+async def revoke_user_credentials(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every session and API key of a user stops working in this transaction."""
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    await session.execute(
+        update(ApiKey).where(ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)).values(revoked_at=func.now())
+    )
+
+
 # Workspaces and members
 
 

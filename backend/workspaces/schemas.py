@@ -53,6 +53,11 @@ class MeOut(UserOut):
     workspaces: list[MyWorkspace]
 
 
+class AccountDeleted(BaseModel):
+    id: uuid.UUID
+    status: Literal["deleted"]
+
+
 class WorkspaceIn(Body):
     name: str = Field(min_length=1, max_length=100)
 

@@ -5,6 +5,7 @@ This module is what other domains import from workspaces; they never touch its t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -97,15 +98,20 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def hash_password(password: str) -> str:
-    return PASSWORDS.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
+def _verify(password_hash: str, password: str) -> bool:
     try:
         return PASSWORDS.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+# argon2 takes tens of milliseconds of CPU by design: off the event loop, so other requests keep flowing.
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(PASSWORDS.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    return await asyncio.to_thread(_verify, password_hash, password)
 
 
 async def record_audit(
@@ -149,6 +155,7 @@ async def signup(
     client_address: str | None,
 ) -> User:
     email = email.lower()
+    password_hash = await hash_password(password)  # before the lock: it is the slow part
     await repo.lock_signups(session)
     first_account = await repo.count_users(session) == 0
     invitation = None
@@ -166,7 +173,7 @@ async def signup(
         raise EmailTaken("An account with this email already exists")
 
     user = User(
-        email=email, name=name, password_hash=hash_password(password), is_instance_admin=first_account
+        email=email, name=name, password_hash=password_hash, is_instance_admin=first_account
     )
     session.add(user)
     await session.flush()
@@ -201,23 +208,23 @@ async def login(
     account_key = "login:account:" + hashlib.sha256(email.encode()).hexdigest()
     address_key = f"login:address:{client_address or 'unknown'}"
 
+    # Record the attempt before checking the password (not check-then-record): concurrent guesses
+    # each take a slot atomically, so a burst cannot slip past the limit. A success clears the account.
     for key, limit in (
         (account_key, settings.login_failures_per_account),
         (address_key, settings.login_attempts_per_address),
     ):
-        wait = await limiter.peek(key, limit, window)
+        wait = await limiter.hit(key, limit, window)
         if wait is not None:
             raise TooManyRequests("Too many login attempts; try again later", retry_after=wait)
 
     user = await repo.get_user_by_email(session, email)
-    valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not valid or user.disabled_at is not None:
-        await limiter.hit(account_key, settings.login_failures_per_account, window)
-        await limiter.hit(address_key, settings.login_attempts_per_address, window)
         raise BadCredentials("Wrong email or password")
     await limiter.reset(account_key)
     if PASSWORDS.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
     return user
 
 
@@ -288,6 +295,46 @@ async def authenticate_api_key(session: AsyncSession, key: str) -> Principal | N
         return None
     await repo.touch_api_key(session, api_key.id)
     return Principal(user=user, api_key=api_key)
+
+
+async def delete_account(session: AsyncSession, principal: Principal, actor: Actor) -> None:
+    """Removes a user's personal data; what they wrote stays, attributed to an anonymous account.
+
+    Refused (409) while they are the last owner of a workspace that has other members. Workspaces where
+    they are the only member go with them.
+    """
+    if principal.api_key is not None:
+        raise Forbidden("An API key cannot delete its creator's account; sign in to do that")
+    user = principal.user
+    memberships = await repo.list_visible_workspaces(session, Principal(user=user))
+    for workspace, membership in memberships:
+        if membership.role != "owner":
+            continue
+        owners = await repo.lock_owners(session, workspace.id)
+        members = await repo.list_members(session, workspace.id)
+        if owners == [user.id] and len(members) > 1:
+            raise LastOwner(
+                f"You are the last owner of workspace '{workspace.name}' ({workspace.id}), which has other "
+                "members: make someone else owner or delete the workspace first"
+            )
+    for workspace, membership in memberships:
+        if len(await repo.list_members(session, workspace.id)) == 1:
+            access = WorkspaceAccess(principal=principal, workspace=workspace, role=membership.role)
+            await delete_workspace(session, access, actor)
+        else:
+            await record_audit(
+                session, workspace_id=workspace.id, actor=actor, action="member.removed",
+                target_type="user", target_id=user.id, before={"role": membership.role},
+                after={"reason": "account deleted"},
+            )
+        await repo.delete_member(session, membership)
+    await repo.revoke_user_credentials(session, user.id)
+    # The row stays so that authorship and audit entries still point somewhere, but says nothing.
+    user.email = f"deleted-{user.id.hex}@deleted.invalid"
+    user.name = "Deleted user"
+    user.password_hash = "!"  # not a hash: no password verifies against it
+    user.disabled_at = func.now()
+    await session.flush()
 
 
 # Workspaces

@@ -15,6 +15,8 @@ from backend.core.errors import install_problem_handlers, problem_response
 from backend.core.middleware import BodySizeLimit
 from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
+from backend.crypto.master import LocalKeyProvider
+from backend.crypto.service import Keyring
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
@@ -25,16 +27,26 @@ API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login"})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def build_keyring(settings: Settings, *, create_key_file: bool = False) -> Keyring:
+    provider = LocalKeyProvider.from_environment(
+        settings.master_key, settings.master_keys_previous, settings.data_dir, create_file=create_key_file
+    )
+    return Keyring(provider, cache_seconds=settings.key_cache_seconds)
+
+
+def create_app(settings: Settings | None = None, *, keyring: Keyring | None = None) -> FastAPI:
     settings = settings or get_settings()
     if not settings.database_url:
         raise RuntimeError("PLAYGROUND_DATABASE_URL is not set")
+    keyring = keyring or build_keyring(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await keyring.start_listener(settings.database_url)
         try:
             yield
         finally:
+            await keyring.stop_listener()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await app.state.engine.dispose()
@@ -50,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Connections are opened lazily, so building the app needs no running database.
     app.state.settings = settings
+    app.state.keyring = keyring
     app.state.engine = create_engine(settings.database_url)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None

@@ -107,10 +107,10 @@ def up(host: str, port: int, data_dir: Path) -> None:
             os.environ["PLAYGROUND_DATABASE_URL"] = database_url
         upgrade_to_head(database_url)
 
-        from backend.app import create_app
+        from backend.app import build_keyring, create_app
 
         settings = Settings(database_url=database_url, data_dir=data_dir)
-        app = create_app(settings)
+        app = create_app(settings, keyring=build_keyring(settings, create_key_file=True))
         mode = "external PostgreSQL" if embedded is None else f"private PostgreSQL in {data_dir}"
         queue = "Redis" if settings.redis_url else "in-process queue"
         click.echo(

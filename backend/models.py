@@ -1,6 +1,7 @@
 """Imports every domain's tables so that Alembic and the tests see one complete metadata."""
 
 from backend.core.database import Base
+from backend.crypto import models as crypto_models  # noqa: F401
 from backend.workspaces import models as workspaces_models  # noqa: F401
 
 metadata = Base.metadata

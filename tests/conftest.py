@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from backend.app import create_app
 from backend.core.migrate import upgrade_to_head_async
 from backend.core.settings import Settings
+from backend.crypto.master import generate_master_key
 from backend.models import metadata
 
 ADMIN_DSN = os.environ.get("PLAYGROUND_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -73,9 +74,12 @@ async def redis_prefix() -> AsyncIterator[str]:
     await client.aclose()
 
 
+MASTER_KEY = generate_master_key()
+
+
 @pytest.fixture
 def settings(database_url: str, redis_prefix: str) -> Settings:
-    return Settings(database_url=database_url, redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    return Settings(database_url=database_url, redis_url=REDIS_URL, redis_prefix=redis_prefix, master_key=MASTER_KEY)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_DSN, REDIS_URL, _async_url
+from tests.conftest import ADMIN_DSN, MASTER_KEY, REDIS_URL, _async_url
 from tests.processes import postgres_pids_under
 
 pytestmark = pytest.mark.slow
@@ -179,6 +179,7 @@ def test_production_mode_migrate_then_api(fresh_database):
         PLAYGROUND_DATABASE_URL=fresh_database,
         PLAYGROUND_REDIS_URL=REDIS_URL,
         PLAYGROUND_REDIS_PREFIX=f"pp-test:{uuid.uuid4().hex[:8]}:",
+        PLAYGROUND_MASTER_KEY=MASTER_KEY,
     )
     assert subprocess.run([*PLAYGROUND, "migrate"], env=env, timeout=120).returncode == 0
     port = _free_port()
@@ -194,6 +195,15 @@ def test_production_mode_migrate_then_api(fresh_database):
         code = _stop(proc)
     assert code == 0
     assert "Shutting down" in proc.stderr.read()
+
+
+def test_api_without_master_key_says_what_is_missing(fresh_database, tmp_path):
+    env = _env(PLAYGROUND_DATABASE_URL=fresh_database, PLAYGROUND_DATA_DIR=str(tmp_path))
+    result = subprocess.run([*PLAYGROUND, "api", "--port", str(_free_port())], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode != 0
+    assert "PLAYGROUND_MASTER_KEY" in result.stderr
+    assert not (tmp_path / "master.key").exists(), "only `up` may create a key file"
 
 
 def test_api_without_database_url_says_what_is_missing():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import MASTER_KEY
 from tests.factories import create_workspace, signup
 
 PROBLEM = "application/problem+json"
@@ -123,7 +124,12 @@ async def test_readiness_fails_when_redis_is_unreachable(database_url, redis_pre
     from backend.core.settings import Settings
 
     app = create_app(
-        Settings(database_url=database_url, redis_url="redis://127.0.0.1:1/0", redis_prefix=redis_prefix)
+        Settings(
+            database_url=database_url,
+            redis_url="redis://127.0.0.1:1/0",
+            redis_prefix=redis_prefix,
+            master_key=MASTER_KEY,
+        )
     )
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
         response = await c.get("/readyz")

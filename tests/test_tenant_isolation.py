@@ -11,6 +11,7 @@ import pytest
 
 from backend.app import create_app
 from backend.core.settings import Settings
+from tests.conftest import MASTER_KEY
 from tests.factories import add_member, create_api_key, create_workspace, signup
 
 PUBLIC = {("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/login")}
@@ -20,7 +21,7 @@ VIEWER_SELF_SERVICE: set[tuple[str, str]] = set()
 
 
 def _operations() -> list[tuple[str, str]]:
-    app = create_app(Settings(database_url="postgresql+asyncpg://unused@127.0.0.1/unused"))
+    app = create_app(Settings(database_url="postgresql+asyncpg://unused@127.0.0.1/unused", master_key=MASTER_KEY))
     ops = []
     for path, methods in app.openapi()["paths"].items():
         for method in methods:

@@ -11,13 +11,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PLAYGROUND_", extra="ignore", populate_by_name=True)
 
     database_url: str | None = None
     redis_url: str | None = None
     # Every Redis key this process writes starts with this, so tests and tenants of one server never mix.
     redis_prefix: str = "pp:"
+    # base64 of 32 bytes; absent: the key file in the data dir (created by `up`).
     master_key: str | None = None
+    # Comma-separated base64 keys still accepted for unwrapping while a master rotation is under way.
+    master_keys_previous: str | None = None
+    key_cache_seconds: float = 30.0
     data_dir: Path = Path("data")
 
     signup: Literal["open", "invite", "closed"] = "open"
@@ -36,6 +40,12 @@ class Settings(BaseSettings):
     login_failures_per_account: int = 10
     login_attempts_per_address: int = 60
     login_window_seconds: int = 900
+
+    # Hosts a workspace may point a provider base_url at even though they resolve to private addresses.
+    provider_hosts: str = ""
+    share_server_keys: bool = False
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
 
     mock_ttft_ms: int = 150
     mock_token_ms: int = 15

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.database import DbSession
 from backend.core.errors import Unauthenticated
 from backend.core.settings import Settings
+from backend.crypto.service import Keyring
 from backend.ratelimit.limiter import Limiter
 from backend.workspaces import service
 from backend.workspaces.errors import CsrfFailed
@@ -35,7 +36,12 @@ def get_limiter(request: Request) -> Limiter:
     return request.app.state.limiter
 
 
+def get_keyring(request: Request) -> Keyring:
+    return request.app.state.keyring
+
+
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+AppKeyring = Annotated[Keyring, Depends(get_keyring)]
 AppLimiter = Annotated[Limiter, Depends(get_limiter)]
 
 

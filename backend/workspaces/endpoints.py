@@ -15,6 +15,7 @@ from backend.workspaces import schemas, service
 from backend.workspaces.dependencies import (
     CSRF_COOKIE,
     SESSION_COOKIE,
+    AppKeyring,
     AppLimiter,
     AppSettings,
     CurrentActor,
@@ -130,11 +131,13 @@ async def me(principal: CurrentPrincipal, session: DbSession) -> schemas.MeOut:
 
 
 @me_router.delete("/me", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.AccountDeleted)
-async def delete_me(principal: CurrentPrincipal, actor: CurrentActor, session: DbSession) -> Response:
+async def delete_me(
+    principal: CurrentPrincipal, actor: CurrentActor, session: DbSession, keyring: AppKeyring
+) -> Response:
     """Delete your account: personal data removed, authorship anonymised; 409 while you are the last
     owner of a workspace with other members."""
     user_id = principal.user.id
-    await service.delete_account(session, principal, actor)
+    await service.delete_account(session, keyring, principal, actor)
     response = Response(
         schemas.AccountDeleted(id=user_id, status="deleted").model_dump_json(),
         status_code=status.HTTP_202_ACCEPTED,
@@ -156,10 +159,10 @@ def _workspace_out(workspace, role: str) -> schemas.WorkspaceOut:
 
 @workspaces_router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.WorkspaceOut)
 async def create_workspace(
-    body: schemas.WorkspaceIn, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession
+    body: schemas.WorkspaceIn, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession, keyring: AppKeyring
 ) -> schemas.WorkspaceOut:
-    """Create a workspace; the caller becomes its owner."""
-    workspace = await service.create_workspace(session, principal, body.name, actor)
+    """Create a workspace with its own data key; the caller becomes its owner."""
+    workspace = await service.create_workspace(session, keyring, principal, body.name, actor)
     return _workspace_out(workspace, "owner")
 
 
@@ -188,9 +191,11 @@ async def update_workspace(
 @workspaces_router.delete(
     "/{ws}", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.WorkspaceDeleted
 )
-async def delete_workspace(access: WorkspaceOwner, actor: CurrentActor, session: DbSession) -> schemas.WorkspaceDeleted:
-    """Delete a workspace (owner only): it disappears at once; its data is removed in the background."""
-    await service.delete_workspace(session, access, actor)
+async def delete_workspace(
+    access: WorkspaceOwner, actor: CurrentActor, session: DbSession, keyring: AppKeyring
+) -> schemas.WorkspaceDeleted:
+    """Delete a workspace (owner only): its key is destroyed at once; its rows go in the background."""
+    await service.delete_workspace(session, keyring, access, actor)
     return schemas.WorkspaceDeleted(id=access.workspace.id, status="deleting")
 
 
@@ -348,3 +353,48 @@ async def audit_log(
     ]
     next_cursor = encode_cursor(rows[limit - 1][0].created_at, rows[limit - 1][0].id) if len(rows) > limit else None
     return Page[schemas.AuditEntryOut](items=items, next_cursor=next_cursor)
+
+
+# Provider credentials
+
+
+def _provider_out(credential) -> schemas.ProviderOut:
+    return schemas.ProviderOut(
+        provider=credential.provider,
+        key_last4=credential.key_last4,
+        base_url=credential.base_url,
+        updated_by=credential.updated_by,
+        updated_at=credential.updated_at,
+    )
+
+
+@workspaces_router.put("/{ws}/providers/{provider}", response_model=schemas.ProviderOut)
+async def put_provider(
+    provider: schemas.Provider,
+    body: schemas.ProviderIn,
+    access: WorkspaceAdmin,
+    actor: CurrentActor,
+    session: DbSession,
+    keyring: AppKeyring,
+    settings: AppSettings,
+) -> schemas.ProviderOut:
+    """Set the workspace's own key (and optional base_url) for a provider (admin+); stored encrypted."""
+    credential = await service.put_provider_credential(
+        session, keyring, settings, access, provider=provider, api_key=body.api_key, base_url=body.base_url, actor=actor
+    )
+    return _provider_out(credential)
+
+
+@workspaces_router.get("/{ws}/providers", response_model=list[schemas.ProviderOut])
+async def list_providers(access: WorkspaceViewer, session: DbSession) -> list[schemas.ProviderOut]:
+    """The providers this workspace has keys for; only the last 4 characters of each key."""
+    return [_provider_out(c) for c in await service.list_provider_credentials(session, access)]
+
+
+@workspaces_router.delete("/{ws}/providers/{provider}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_provider(
+    provider: schemas.Provider, access: WorkspaceAdmin, actor: CurrentActor, session: DbSession
+) -> Response:
+    """Forget the workspace's key for a provider (admin+)."""
+    await service.delete_provider_credential(session, access, provider, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,12 +15,14 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.database import Base, created_at_column, uuid_pk
+from backend.crypto.models import encrypted_column
 
 ROLE_CHECK = "role IN ('owner', 'admin', 'editor', 'viewer')"
 
@@ -165,3 +167,26 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_entry_workspace_created", "workspace_id", text("created_at DESC"), text("id DESC")),
     )
+
+
+class ProviderCredential(Base):
+    """A workspace's own key for a model provider, sealed with the workspace key; never returned."""
+
+    __tablename__ = "provider_credential"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False
+    )
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    api_key: Mapped[bytes] = encrypted_column()
+    # The last four characters, so that people can tell keys apart; no more of the key is kept readable.
+    key_last4: Mapped[str] = mapped_column(String(4), nullable=False)
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (UniqueConstraint("workspace_id", "provider", name="uq_provider_credential_workspace_provider"),)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ARRAY, Select, Text, and_, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.workspaces.models import (
@@ -15,6 +15,7 @@ from backend.workspaces.models import (
     AuthSession,
     Invitation,
     Membership,
+    ProviderCredential,
     User,
     Workspace,
 )
@@ -68,6 +69,33 @@ async def count_users(session: AsyncSession) -> int:
 async def lock_signups(session: AsyncSession) -> None:
     """Serialises signups for the transaction, so 'the first account' is decided exactly once."""
     await session.execute(select(func.pg_advisory_xact_lock(0x5349474E5550)))  # "SIGNUP"
+
+
+async def lock_name(session: AsyncSession, *parts: object) -> None:
+    """A transaction-scoped lock on a name (e.g. workspace + email): check-then-insert becomes safe."""
+    name = "/".join(str(p) for p in parts)
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+
+
+_EMAIL_PATH = cast(literal("{email}"), ARRAY(Text))
+
+
+async def scrub_email_from_audit(session: AsyncSession, email: str, replacement: str) -> None:
+    """A deleted account's address must not live on in the audit log's before/after snapshots."""
+    for column in (AuditEntry.before, AuditEntry.after):
+        await session.execute(
+            update(AuditEntry)
+            .where(column["email"].astext == email)
+            .values({column.key: func.jsonb_set(column, _EMAIL_PATH, func.to_jsonb(replacement))})
+        )
+
+
+async def scrub_email_from_invitations(session: AsyncSession, email: str, replacement: str) -> None:
+    await session.execute(
+        update(Invitation)
+        .where(Invitation.email == email)
+        .values(email=replacement, revoked_at=func.coalesce(Invitation.revoked_at, func.now()))
+    )
 
 
 # Sessions
@@ -286,3 +314,26 @@ async def list_audit_entries(
         )
     stmt = stmt.order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc()).limit(limit)
     return [(e, email) for e, email in (await session.execute(stmt)).all()]
+
+
+# Provider credentials
+
+
+async def get_provider_credential(
+    session: AsyncSession, workspace_id: uuid.UUID, provider: str, *, for_update: bool = False
+) -> ProviderCredential | None:
+    stmt = select(ProviderCredential).where(
+        ProviderCredential.workspace_id == workspace_id, ProviderCredential.provider == provider
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_provider_credentials(session: AsyncSession, workspace_id: uuid.UUID) -> list[ProviderCredential]:
+    stmt = (
+        select(ProviderCredential)
+        .where(ProviderCredential.workspace_id == workspace_id)
+        .order_by(ProviderCredential.provider)
+    )
+    return list((await session.execute(stmt)).scalars())

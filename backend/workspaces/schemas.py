@@ -156,3 +156,29 @@ class AuditEntryOut(BaseModel):
     after: dict[str, Any] | None
     client_address: str | None
     created_at: datetime
+
+
+Provider = Literal["anthropic", "openai"]
+
+
+class ProviderIn(Body):
+    api_key: str = Field(min_length=8, max_length=500)
+    base_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description="An OpenAI-compatible or Anthropic-compatible endpoint; public hosts only unless the "
+        "operator allows the host in PLAYGROUND_PROVIDER_HOSTS.",
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _strip_key(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+
+class ProviderOut(BaseModel):
+    provider: Provider
+    key_last4: str
+    base_url: str | None
+    updated_by: uuid.UUID | None
+    updated_at: datetime

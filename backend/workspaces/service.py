@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import Forbidden, Invalid, NotFound, TooManyRequests
 from backend.core.settings import Settings
+from backend.crypto.service import Keyring
 from backend.ratelimit.limiter import Limiter
 from backend.workspaces import repository as repo
+from backend.workspaces.egress import allowed_hosts, check_base_url
 from backend.workspaces.errors import (
     AlreadyMember,
     BadCredentials,
@@ -41,6 +43,7 @@ from backend.workspaces.models import (
     AuthSession,
     Invitation,
     Membership,
+    ProviderCredential,
     User,
     Workspace,
 )
@@ -297,7 +300,7 @@ async def authenticate_api_key(session: AsyncSession, key: str) -> Principal | N
     return Principal(user=user, api_key=api_key)
 
 
-async def delete_account(session: AsyncSession, principal: Principal, actor: Actor) -> None:
+async def delete_account(session: AsyncSession, keyring: Keyring, principal: Principal, actor: Actor) -> None:
     """Removes a user's personal data; what they wrote stays, attributed to an anonymous account.
 
     Refused (409) while they are the last owner of a workspace that has other members. Workspaces where
@@ -320,7 +323,7 @@ async def delete_account(session: AsyncSession, principal: Principal, actor: Act
     for workspace, membership in memberships:
         if len(await repo.list_members(session, workspace.id)) == 1:
             access = WorkspaceAccess(principal=principal, workspace=workspace, role=membership.role)
-            await delete_workspace(session, access, actor)
+            await delete_workspace(session, keyring, access, actor)
         else:
             await record_audit(
                 session, workspace_id=workspace.id, actor=actor, action="member.removed",
@@ -329,8 +332,11 @@ async def delete_account(session: AsyncSession, principal: Principal, actor: Act
             )
         await repo.delete_member(session, membership)
     await repo.revoke_user_credentials(session, user.id)
+    anonymous = f"deleted-{user.id.hex}@deleted.invalid"
+    await repo.scrub_email_from_audit(session, user.email, anonymous)
+    await repo.scrub_email_from_invitations(session, user.email, anonymous)
     # The row stays so that authorship and audit entries still point somewhere, but says nothing.
-    user.email = f"deleted-{user.id.hex}@deleted.invalid"
+    user.email = anonymous
     user.name = "Deleted user"
     user.password_hash = "!"  # not a hash: no password verifies against it
     user.disabled_at = func.now()
@@ -364,10 +370,14 @@ def _slugify(name: str) -> str:
     return slug[:60] or "workspace"
 
 
-async def create_workspace(session: AsyncSession, principal: Principal, name: str, actor: Actor) -> Workspace:
+async def create_workspace(
+    session: AsyncSession, keyring: Keyring, principal: Principal, name: str, actor: Actor
+) -> Workspace:
     if principal.api_key is not None:
         raise Forbidden("An API key is bound to one workspace and cannot create others")
     base = _slugify(name)
+    # Serialised per slug, so two workspaces created at once with one name get distinct slugs.
+    await repo.lock_name(session, "workspace-slug", base)
     slug = base
     while await repo.slug_taken(session, slug):
         slug = f"{base}-{secrets.token_hex(3)}"
@@ -375,6 +385,7 @@ async def create_workspace(session: AsyncSession, principal: Principal, name: st
     session.add(workspace)
     await session.flush()
     session.add(Membership(workspace_id=workspace.id, user_id=principal.user.id, role="owner"))
+    await keyring.create_workspace_key(session, workspace.id)
     await session.flush()
     return workspace
 
@@ -387,8 +398,9 @@ async def rename_workspace(session: AsyncSession, access: WorkspaceAccess, name:
     return access.workspace
 
 
-async def delete_workspace(session: AsyncSession, access: WorkspaceAccess, actor: Actor) -> None:
-    """Hides the workspace at once; its rows are removed in the background by the lifecycle job."""
+async def delete_workspace(session: AsyncSession, keyring: Keyring, access: WorkspaceAccess, actor: Actor) -> None:
+    """Shreds the workspace's keys and hides it at once; its rows are removed in the background."""
+    await keyring.shred(session, access.workspace.id)
     access.workspace.deleted_at = func.now()
     await record_audit(
         session,
@@ -430,6 +442,8 @@ async def add_member(
     _check_may_grant(access, role)
     email = email.lower()
     ws_id = access.workspace.id
+    # Concurrent adds or invitations of one address must not race between the check and the insert.
+    await repo.lock_name(session, "membership", ws_id, email)
     user = await repo.get_user_by_email(session, email)
     if user is not None:
         if await repo.get_member(session, ws_id, user.id) is not None:
@@ -594,3 +608,86 @@ async def audit_log(
 ) -> list[tuple[AuditEntry, str | None]]:
     require_at_least(access, "admin", "Reading the audit log")
     return await repo.list_audit_entries(session, access.workspace.id, after=after, limit=limit)
+
+
+# Provider credentials
+
+
+async def put_provider_credential(
+    session: AsyncSession,
+    keyring: Keyring,
+    settings: Settings,
+    access: WorkspaceAccess,
+    *,
+    provider: str,
+    api_key: str,
+    base_url: str | None,
+    actor: Actor,
+) -> ProviderCredential:
+    """Stores (or replaces) the workspace's key for a provider, sealed with the workspace key."""
+    if base_url is not None:
+        base_url = await check_base_url(base_url, allowed_hosts(settings.provider_hosts))
+    credential = await repo.get_provider_credential(session, access.workspace.id, provider, for_update=True)
+    before = None
+    if credential is None:
+        credential = ProviderCredential(workspace_id=access.workspace.id, provider=provider)
+        session.add(credential)
+    else:
+        before = {"key_last4": credential.key_last4, "base_url": credential.base_url}
+        credential.updated_at = func.now()
+    await keyring.seal_field(session, credential, "api_key", api_key)
+    credential.key_last4 = api_key[-4:]
+    credential.base_url = base_url
+    credential.updated_by = access.principal.user.id
+    await session.flush()
+    await session.refresh(credential)
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="provider.updated",
+        target_type="provider", target_id=provider, before=before,
+        after={"key_last4": credential.key_last4, "base_url": base_url},
+    )
+    return credential
+
+
+async def list_provider_credentials(session: AsyncSession, access: WorkspaceAccess) -> list[ProviderCredential]:
+    return await repo.list_provider_credentials(session, access.workspace.id)
+
+
+async def delete_provider_credential(
+    session: AsyncSession, access: WorkspaceAccess, provider: str, actor: Actor
+) -> None:
+    credential = await repo.get_provider_credential(session, access.workspace.id, provider, for_update=True)
+    if credential is None:
+        raise NotFound(f"No {provider} credentials are set for this workspace")
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="provider.updated",
+        target_type="provider", target_id=provider, before={"key_last4": credential.key_last4}, after=None,
+    )
+    await session.delete(credential)
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """What a run may use to call a provider. `source` says whose key it is."""
+
+    api_key: str
+    base_url: str | None
+    source: str  # "workspace" or "server"
+
+
+async def provider_access(
+    session: AsyncSession, keyring: Keyring, settings: Settings, workspace_id: uuid.UUID, provider: str
+) -> ProviderAccess | None:
+    """The workspace's own key (and base_url), else the server's key when the operator shares it.
+
+    The server's key only ever goes to the provider's default endpoint, never to a workspace-chosen URL.
+    """
+    credential = await repo.get_provider_credential(session, workspace_id, provider)
+    if credential is not None:
+        api_key = await keyring.open_text(session, credential, "api_key")
+        return ProviderAccess(api_key=api_key, base_url=credential.base_url, source="workspace")
+    server_key = {"anthropic": settings.anthropic_api_key, "openai": settings.openai_api_key}.get(provider)
+    if settings.share_server_keys and server_key:
+        return ProviderAccess(api_key=server_key, base_url=None, source="server")
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
+from backend.maintenance import maintenance_loop
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
@@ -34,7 +37,10 @@ def build_keyring(settings: Settings, *, create_key_file: bool = False) -> Keyri
     return Keyring(provider, cache_seconds=settings.key_cache_seconds)
 
 
-def create_app(settings: Settings | None = None, *, keyring: Keyring | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, keyring: Keyring | None = None, background_jobs: bool = False
+) -> FastAPI:
+    """`background_jobs` runs the workers' housekeeping inside this process (the all-in-one `up`)."""
     settings = settings or get_settings()
     if not settings.database_url:
         raise RuntimeError("PLAYGROUND_DATABASE_URL is not set")
@@ -43,9 +49,14 @@ def create_app(settings: Settings | None = None, *, keyring: Keyring | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await keyring.start_listener(settings.database_url)
+        jobs = asyncio.create_task(maintenance_loop(app.state.sessionmaker)) if background_jobs else None
         try:
             yield
         finally:
+            if jobs is not None:
+                jobs.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await jobs
             await keyring.stop_listener()
             if app.state.redis is not None:
                 await app.state.redis.aclose()

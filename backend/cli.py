@@ -8,6 +8,7 @@ import resource
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import click
@@ -110,7 +111,7 @@ def up(host: str, port: int, data_dir: Path) -> None:
         from backend.app import build_keyring, create_app
 
         settings = Settings(database_url=database_url, data_dir=data_dir)
-        app = create_app(settings, keyring=build_keyring(settings, create_key_file=True))
+        app = create_app(settings, keyring=build_keyring(settings, create_key_file=True), background_jobs=True)
         mode = "external PostgreSQL" if embedded is None else f"private PostgreSQL in {data_dir}"
         queue = "Redis" if settings.redis_url else "in-process queue"
         click.echo(
@@ -140,14 +141,33 @@ def api(host: str, port: int) -> None:
 @main.command()
 @click.option("--concurrency", default=50, show_default=True, type=int)
 def worker(concurrency: int) -> None:
-    """The worker process for production. Runs arrive with the runs issue; until then it idles."""
-    _require_database_url()
+    """The worker process for production: housekeeping now; runs arrive with the runs issue."""
+    import asyncio
+
+    from backend.app import build_keyring
+    from backend.core.database import create_engine, create_sessionmaker
+    from backend.core.settings import get_settings
+    from backend.maintenance import maintenance_loop
+
+    _raise_open_file_limit()
     _exit_on_sigterm()
-    logger.info("worker started (concurrency %d); the run queue is not wired yet, idling", concurrency)
+    url = _require_database_url()
+    keyring = build_keyring(get_settings())
+
+    async def run() -> None:
+        engine = create_engine(url, pool_size=5)
+        await keyring.start_listener(url)
+        logger.info("worker started (concurrency %d)", concurrency)
+        try:
+            await maintenance_loop(create_sessionmaker(engine))
+        finally:
+            await keyring.stop_listener()
+            await engine.dispose()
+
     try:
-        signal.pause()
+        asyncio.run(run())
     except (KeyboardInterrupt, SystemExit):
-        logger.info("worker stopping")
+        logger.info("worker stopped")
 
 
 @main.command()
@@ -157,6 +177,87 @@ def migrate() -> None:
 
     upgrade_to_head(_require_database_url())
     click.echo("database is at the latest migration", err=True)
+
+
+def _side_command_database(data_dir: Path) -> tuple[str, Path]:
+    """PLAYGROUND_DATABASE_URL, else the embedded server of a `playground up` running on data_dir."""
+    from backend.embedded.postgres import EmbeddedPostgres
+
+    url = os.environ.get("PLAYGROUND_DATABASE_URL")
+    data_dir = data_dir.resolve()
+    os.environ.setdefault("PLAYGROUND_DATA_DIR", str(data_dir))
+    if url:
+        return url, data_dir
+    return EmbeddedPostgres(data_dir).attach_url(), data_dir
+
+
+@main.group()
+def keys() -> None:
+    """Key management, online: the product keeps serving while keys rotate."""
+
+
+@keys.command("rotate-workspace")
+@click.argument("workspace_id", type=click.UUID)
+@click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path))
+@click.option("--settle-seconds", type=float, default=None, help="Wait before the last pass (default: cache TTL).")
+def rotate_workspace(workspace_id: uuid.UUID, data_dir: Path, settle_seconds: float | None) -> None:
+    """New data key for one workspace; re-encrypts its content in batches."""
+    import asyncio
+
+    from backend.app import build_keyring
+    from backend.core.database import create_engine, create_sessionmaker
+    from backend.core.settings import Settings
+    from backend.workspaces import service
+
+    url, data_dir = _side_command_database(data_dir)
+    settings = Settings(database_url=url, data_dir=data_dir)
+    keyring = build_keyring(settings)
+
+    async def run() -> tuple[int, int]:
+        engine = create_engine(url, pool_size=2)
+        try:
+            return await service.rotate_workspace_key(
+                create_sessionmaker(engine), keyring, workspace_id, settle_seconds=settle_seconds,
+                progress=lambda n: click.echo(f"re-encrypted {n} values", err=True),
+            )
+        finally:
+            await engine.dispose()
+
+    version, rows = asyncio.run(run())
+    click.echo(f"workspace {workspace_id}: data key v{version} active; {rows} values re-encrypted", err=True)
+
+
+@keys.command("rotate-master")
+@click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path))
+def rotate_master(data_dir: Path) -> None:
+    """Re-wraps every data key under the current master key (key file: generates the new key first)."""
+    import asyncio
+
+    from backend.app import build_keyring
+    from backend.core.database import create_engine, create_sessionmaker
+    from backend.core.settings import Settings
+    from backend.workspaces import service
+
+    url, data_dir = _side_command_database(data_dir)
+    settings = Settings(database_url=url, data_dir=data_dir)
+    keyring = build_keyring(settings)
+    provider = keyring.provider
+    file_mode = settings.master_key is None
+    if file_mode:
+        new_id = provider.rotate_file_key()
+        click.echo(f"new master key {new_id} written to {data_dir / 'master.key'}; back up this file", err=True)
+
+    async def run() -> list:
+        engine = create_engine(url, pool_size=2)
+        try:
+            return await service.rotate_master_key(create_sessionmaker(engine), keyring)
+        finally:
+            await engine.dispose()
+
+    touched = asyncio.run(run())
+    if file_mode:
+        provider.forget_keys_except_current()
+    click.echo(f"re-wrapped the data keys of {len(touched)} workspaces under {provider.current_key_id()}", err=True)
 
 
 if __name__ == "__main__":

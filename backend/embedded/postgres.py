@@ -168,14 +168,26 @@ class EmbeddedPostgres:
         except BaseException:
             self.stop()
             raise
-        self._url = (
-            f"postgresql+asyncpg://{SUPERUSER}:{quote(password, safe='')}@/{self.database}"
-            f"?host={quote(str(self.socket_dir), safe='/')}"
-        )
+        self._url = self._make_url(password)
         logger.info(
             "embedded PostgreSQL running on socket dir %s (database %s)", self.socket_dir, self.database
         )
         return self._url
+
+    def attach_url(self) -> str:
+        """The URL of the server a running `playground up` owns, for side commands such as `keys`."""
+        if not (self.socket_dir / _SOCKET_NAME).exists():
+            raise EmbeddedPostgresError(
+                f"no embedded PostgreSQL is running in {self.data_dir}: start `playground up` first, or set "
+                "PLAYGROUND_DATABASE_URL"
+            )
+        return self._make_url(self._read_password())
+
+    def _make_url(self, password: str) -> str:
+        return (
+            f"postgresql+asyncpg://{SUPERUSER}:{quote(password, safe='')}@/{self.database}"
+            f"?host={quote(str(self.socket_dir), safe='/')}"
+        )
 
     def stop(self) -> None:
         # Called from atexit and signal handlers, possibly re-entrantly: never raise, never run twice.

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ARRAY, Select, Text, and_, cast, func, literal, or_, select, update
+from sqlalchemy import ARRAY, Select, Text, and_, cast, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.workspaces.models import (
@@ -148,6 +148,24 @@ async def revoke_user_credentials(session: AsyncSession, user_id: uuid.UUID) -> 
 
 
 # Workspaces and members
+
+
+async def get_live_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
+    stmt = select(Workspace).where(Workspace.id == workspace_id, Workspace.deleted_at.is_(None))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def delete_deleted_workspaces(session: AsyncSession, limit: int) -> int:
+    doomed = (
+        select(Workspace.id)
+        .where(Workspace.deleted_at.is_not(None))
+        .order_by(Workspace.deleted_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(Workspace).where(Workspace.id.in_(doomed)))
+    return result.rowcount or 0
 
 
 async def slug_taken(session: AsyncSession, slug: str) -> bool:

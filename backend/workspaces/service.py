@@ -13,6 +13,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.core.errors import Forbidden, Invalid, NotFound, TooManyRequests
 from backend.core.settings import Settings
@@ -691,3 +692,53 @@ async def provider_access(
     if settings.share_server_keys and server_key:
         return ProviderAccess(api_key=server_key, base_url=None, source="server")
     return None
+
+
+# Key management (the `playground keys` commands) and the removal of deleted workspaces
+
+
+async def rotate_workspace_key(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    workspace_id: uuid.UUID,
+    *,
+    settle_seconds: float | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """New key version for new writes, then every old value re-sealed under it; returns (version, rows)."""
+    async with sessionmaker() as session, session.begin():
+        workspace = await repo.get_live_workspace(session, workspace_id)
+        if workspace is None:
+            raise WorkspaceNotFound(f"Workspace {workspace_id} not found")
+        version = await keyring.rotate_workspace_key(session, workspace_id)
+        await record_audit(
+            session, workspace_id=workspace_id, actor=Actor(None), action="key.rotated",
+            target_type="workspace_key", target_id=f"{workspace_id}:v{version}", after={"version": version},
+        )
+    rows = await keyring.reencrypt_workspace(sessionmaker, workspace_id, progress=progress)
+    # A process that had the old version cached (its invalidation in flight) may still write under it for
+    # at most the cache lifetime; a last pass after that catches those rows.
+    await asyncio.sleep(keyring.cache_seconds if settle_seconds is None else settle_seconds)
+    rows += await keyring.reencrypt_workspace(sessionmaker, workspace_id, progress=progress)
+    return version, rows
+
+
+async def rotate_master_key(
+    sessionmaker: async_sessionmaker[AsyncSession], keyring: Keyring
+) -> list[uuid.UUID]:
+    """Re-wraps every live data key under the current master key and audits it per workspace."""
+    touched = await keyring.rewrap_all(sessionmaker)
+    async with sessionmaker() as session, session.begin():
+        for workspace_id in touched:
+            await record_audit(
+                session, workspace_id=workspace_id, actor=Actor(None), action="key.rotated",
+                target_type="master_key", target_id=keyring.provider.current_key_id(),
+                after={"master_key_id": keyring.provider.current_key_id()},
+            )
+    return touched
+
+
+async def purge_deleted_workspaces(sessionmaker: async_sessionmaker[AsyncSession], *, limit: int = 10) -> int:
+    """Removes the rows of deleted workspaces (their keys are already destroyed); the audit log stays."""
+    async with sessionmaker() as session, session.begin():
+        return await repo.delete_deleted_workspaces(session, limit)

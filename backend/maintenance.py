@@ -1,0 +1,32 @@
+"""Periodic housekeeping run by workers (and by `up`): jobs that must happen even when nobody asks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.workspaces import service as workspaces
+
+logger = logging.getLogger(__name__)
+
+
+async def run_once(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    purged = 0
+    while batch := await workspaces.purge_deleted_workspaces(sessionmaker):
+        purged += batch
+    return {"workspaces_purged": purged}
+
+
+async def maintenance_loop(sessionmaker: async_sessionmaker[AsyncSession], *, interval: float = 60.0) -> None:
+    while True:
+        try:
+            done = await run_once(sessionmaker)
+            if any(done.values()):
+                logger.info("maintenance: %s", done)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("maintenance pass failed; retrying in %.0fs", interval)
+        await asyncio.sleep(interval)

@@ -132,6 +132,45 @@ def test_up_starts_serves_stops_and_keeps_data(data_dir):
     print(f"\nplayground up: cold start {cold:.2f}s, warm start {warm:.2f}s (to /healthz answering)")
 
 
+def test_keys_commands_rotate_online_next_to_a_running_up(data_dir):
+    port = _free_port()
+    proc = _start_up(data_dir, port)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        _wait_healthy(proc, port)
+        assert (data_dir / "master.key").stat().st_mode & 0o777 == 0o600
+        with httpx.Client(base_url=base) as c:
+            c.post("/auth/signup", json={"email": "o@example.com", "password": "long enough 1", "name": "O"})
+            csrf = {"X-CSRF-Token": c.cookies["csrf_token"]}
+            ws = c.post("/workspaces", json={"name": "Acme"}, headers=csrf).json()["id"]
+            put = c.put(f"/workspaces/{ws}/providers/anthropic", json={"api_key": "sk-ant-1234567890"}, headers=csrf)
+            assert put.status_code == 200
+
+            rotated = subprocess.run(
+                [*PLAYGROUND, "keys", "rotate-workspace", ws, "--data-dir", str(data_dir), "--settle-seconds", "0"],
+                env=_env(), capture_output=True, text=True, timeout=120,
+            )
+            assert rotated.returncode == 0, rotated.stderr
+            assert "data key v2 active; 1 values re-encrypted" in rotated.stderr
+
+            master = subprocess.run(
+                [*PLAYGROUND, "keys", "rotate-master", "--data-dir", str(data_dir)],
+                env=_env(), capture_output=True, text=True, timeout=120,
+            )
+            assert master.returncode == 0, master.stderr
+            assert "re-wrapped the data keys of 1 workspaces" in master.stderr
+
+            # The running product keeps working under the new master key: new workspaces, new secrets.
+            ws2 = c.post("/workspaces", json={"name": "Beta"}, headers=csrf).json()["id"]
+            for target in (ws, ws2):
+                put = c.put(f"/workspaces/{target}/providers/openai", json={"api_key": "sk-oai-abcdefgh"}, headers=csrf)
+                assert put.status_code == 200, put.text
+            actions = [e["action"] for e in c.get(f"/workspaces/{ws}/audit-log").json()["items"]]
+            assert actions.count("key.rotated") == 2
+    finally:
+        assert _stop(proc) == 0
+
+
 def test_up_after_a_crash_recovers_the_stale_server(data_dir):
     port = _free_port()
     proc = _start_up(data_dir, port)

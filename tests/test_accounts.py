@@ -59,7 +59,7 @@ async def post_login(client: AsyncClient, email: str, password: str = PASSWORD, 
     return await client.post("/auth/login", json={"email": email, "password": password}, **kw)
 
 
-async def dump_database(db_engine) -> str:  # noqa: ANN001
+async def dump_database(db_engine) -> str:
     """Every row of every table of the metadata, as PostgreSQL's row text (bytea appears as hex)."""
     lines: list[str] = []
     async with db_engine.connect() as conn:
@@ -72,7 +72,7 @@ async def dump_database(db_engine) -> str:  # noqa: ANN001
 class CsrfClient(AsyncClient):
     """Like the conftest client: echoes the csrf_token cookie in X-CSRF-Token on writes."""
 
-    async def request(self, method: str, url, **kwargs):  # noqa: ANN001, ANN201
+    async def request(self, method: str, url, **kwargs):
         csrf = self.cookies.get("csrf_token")
         if csrf and method.upper() in {"POST", "PUT", "PATCH", "DELETE"}:
             headers = dict(kwargs.pop("headers", None) or {})
@@ -82,11 +82,11 @@ class CsrfClient(AsyncClient):
 
 
 @pytest.fixture
-async def build_app(settings, db_engine):  # noqa: ANN001, ANN201
+async def build_app(settings, db_engine):
     """Apps on the same database and Redis keyspace as the test, with some settings changed."""
     built = []
 
-    def factory(**overrides: Any):  # noqa: ANN202
+    def factory(**overrides: Any):
         application = create_app(settings.model_copy(update=overrides))
         built.append(application)
         return application
@@ -99,11 +99,11 @@ async def build_app(settings, db_engine):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-async def client_for():  # noqa: ANN201
+async def client_for():
     """Clients on any app: client_for(app, base_url=..., csrf=True)."""
     clients: list[AsyncClient] = []
 
-    def factory(application, *, base_url: str = "http://testserver/api/v1", csrf: bool = True) -> AsyncClient:  # noqa: ANN001
+    def factory(application, *, base_url: str = "http://testserver/api/v1", csrf: bool = True) -> AsyncClient:
         cls = CsrfClient if csrf else AsyncClient
         made = cls(transport=ASGITransport(app=application), base_url=base_url)
         clients.append(made)
@@ -279,16 +279,15 @@ async def test_no_credentials_is_401_before_body_validation(make_client):
     assert_problem(await anonymous.post("/workspaces", json={}), 401)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a malformed JSON body is answered 422 before authentication (contract: 401 before anything)",
-    strict=True,
-)
 async def test_no_credentials_is_401_even_for_malformed_json(make_client):
-    anonymous = make_client()
-    response = await anonymous.post(
-        "/workspaces", content=b"{not json", headers={"content-type": "application/json"}
-    )
-    assert_problem(response, 401)
+    malformed = {"content": b"{not json", "headers": {"content-type": "application/json"}}
+    assert_problem(await make_client().post("/workspaces", **malformed), 401)
+    bad_key = {"content": b"{not json", "headers": {"content-type": "application/json", "Authorization": "Bearer x"}}
+    assert_problem(await make_client().post("/workspaces", **bad_key), 401)
+    # With credentials, the same body is a validation error naming the body.
+    account = await signup(make_client())
+    problem = assert_problem(await account.client.post("/workspaces", **malformed), 422)
+    assert problem["errors"][0]["loc"][0] == "body"
 
 
 # Password storage
@@ -323,6 +322,9 @@ async def test_plaintext_password_is_in_no_column_of_any_table(make_client, db_e
     assert email in dump and "auth_session:" in dump  # the dump sees the rows
     assert password not in dump
     assert password.encode().hex() not in dump
+    # Session and CSRF tokens are kept hashed as well.
+    for secret in (owner_client.cookies.get("pp_session"), owner_client.cookies.get("csrf_token")):
+        assert secret and secret not in dump and secret.encode().hex() not in dump
 
 
 # CSRF
@@ -474,11 +476,18 @@ async def test_address_is_throttled_across_accounts(build_app, client_for):
     assert int(blocked.headers["retry-after"]) > 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: login throttling is check-then-record (peek, verify, hit), so concurrent guesses all "
-    "pass the check and the 10-failure limit is bypassed",
-    strict=True,
-)
+async def test_successful_logins_do_not_use_up_the_address_limit(build_app, client_for):
+    # An office behind one NAT: many people logging in correctly never lock each other out.
+    limited = build_app(login_attempts_per_address=3)
+    email = new_email()
+    assert (await post_signup(client_for(limited), email)).status_code == 201
+    for _ in range(6):
+        assert (await post_login(client_for(limited), email)).status_code == 200
+    for _ in range(3):
+        assert_problem(await post_login(client_for(limited), new_email(), "wrong password"), 401)
+    assert_problem(await post_login(client_for(limited), email), 429)
+
+
 async def test_concurrent_guesses_cannot_exceed_the_account_limit(make_client):
     victim = await signup(make_client())
 
@@ -581,17 +590,66 @@ async def test_login_validation_never_echoes_the_password(make_client):
 # DELETE /me (API.md, Auth)
 
 
-@pytest.mark.xfail(reason="BUG: DELETE /me is not implemented (405); the contract says 202", strict=True)
-async def test_delete_me_removes_the_account(make_client):
-    account = await signup(make_client())
-    response = await account.client.delete("/me")
+async def test_delete_me_removes_the_account(make_client, db_engine):
+    owner = await signup(make_client())
+    shared = await create_workspace(owner, "Shared")
+    name = f"Person {uuid.uuid4().hex[:8]}"
+    email = new_email()
+    leaver_client = make_client()
+    response = await leaver_client.post("/auth/signup", json={"email": email, "password": PASSWORD, "name": name})
+    assert response.status_code == 201, response.text
+    leaver_id = response.json()["id"]
+    added = await owner.client.post(f"/workspaces/{shared}/members", json={"email": email, "role": "editor"})
+    assert added.status_code == 201
+    solo = (await leaver_client.post("/workspaces", json={"name": "Solo"})).json()["id"]
+    key = (await leaver_client.post(f"/workspaces/{shared}/api-keys", json={"name": "k"})).json()["key"]
+    second_session = make_client()
+    assert (await post_login(second_session, email)).status_code == 200
+
+    response = await leaver_client.delete("/me")
     assert response.status_code == 202, response.text
-    assert_problem(await account.client.get("/me"), 401)
-    assert_problem(await post_login(make_client(), account.email), 401)
+
+    # Every credential is dead: this session, the other session, the API key, the password.
+    assert_problem(await leaver_client.get("/me"), 401)
+    assert_problem(await second_session.get("/me"), 401)
+    assert_problem(await make_client(csrf=False).get("/me", headers={"Authorization": f"Bearer {key}"}), 401)
+    assert_problem(await post_login(make_client(), email), 401)
+    # The shared workspace stays with its owner, without the leaver; the leaver's own one is gone.
+    members = (await owner.client.get(f"/workspaces/{shared}/members")).json()
+    assert [m["user_id"] for m in members] == [owner.id]
+    assert (await owner.client.get(f"/workspaces/{shared}")).status_code == 200
+    async with db_engine.connect() as conn:
+        live = (
+            await conn.execute(
+                text("SELECT count(*) FROM workspace WHERE id = :ws AND deleted_at IS NULL"), {"ws": solo}
+            )
+        ).scalar_one()
+        account_rows = (
+            await conn.execute(text("SELECT email, name FROM user_account WHERE id = :id"), {"id": leaver_id})
+        ).all()
+    assert live == 0
+    assert all(row.email != email and row.name != name for row in account_rows)
+    # The address can be used for a new account afterwards.
+    assert (await post_signup(make_client(), email)).status_code == 201
 
 
-@pytest.mark.xfail(reason="BUG: DELETE /me is not implemented (405); the contract says 409 here", strict=True)
-async def test_delete_me_is_409_for_the_last_owner_of_a_shared_workspace(make_client):
+async def test_delete_me_leaves_the_address_nowhere(make_client, db_engine):
+    owner = await signup(make_client())
+    ws = await create_workspace(owner)
+    leaver = await signup(make_client())
+    added = await owner.client.post(f"/workspaces/{ws}/members", json={"email": leaver.email, "role": "editor"})
+    assert added.status_code == 201
+    assert (await leaver.client.delete("/me")).status_code == 202
+
+    audit = await owner.client.get(f"/workspaces/{ws}/audit-log")
+    assert audit.status_code == 200
+    assert leaver.email not in audit.text
+    dump = await dump_database(db_engine)
+    assert owner.email in dump  # the dump sees the rows
+    assert leaver.email not in dump
+
+
+async def test_delete_me_is_409_for_the_last_owner_of_a_shared_workspace(make_client, db_engine):
     owner = await signup(make_client())
     member = await signup(make_client())
     ws = await create_workspace(owner)
@@ -599,3 +657,26 @@ async def test_delete_me_is_409_for_the_last_owner_of_a_shared_workspace(make_cl
     assert added.status_code == 201
     assert_problem(await owner.client.delete("/me"), 409)
     assert (await owner.client.get("/me")).status_code == 200
+    assert (await owner.client.get(f"/workspaces/{ws}")).json()["role"] == "owner"
+    # With a second owner the first may go.
+    promoted = await owner.client.patch(f"/workspaces/{ws}/members/{member.id}", json={"role": "owner"})
+    assert promoted.status_code == 200
+    assert (await owner.client.delete("/me")).status_code == 202
+    assert (await member.client.get(f"/workspaces/{ws}")).status_code == 200
+
+
+async def test_delete_me_needs_csrf_and_a_signed_in_user(make_client):
+    browser = make_client(csrf=False)
+    account = await signup(browser)
+    assert_problem(await browser.delete("/me"), 403, "csrf-failed")
+    assert_problem(await make_client().delete("/me"), 401)
+    assert (await browser.get("/me")).status_code == 200
+
+    # An API key acts inside one workspace; it cannot delete its creator's account.
+    csrf = {"X-CSRF-Token": browser.cookies.get("csrf_token")}
+    ws = (await browser.post("/workspaces", json={"name": "K"}, headers=csrf)).json()["id"]
+    key = (await browser.post(f"/workspaces/{ws}/api-keys", json={"name": "k"}, headers=csrf)).json()["key"]
+    response = await make_client(csrf=False).delete("/me", headers={"Authorization": f"Bearer {key}"})
+    assert_problem(response, 403)
+    assert (await browser.get("/me")).status_code == 200
+    assert (await post_login(make_client(), account.email)).status_code == 200

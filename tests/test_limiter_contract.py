@@ -74,3 +74,13 @@ async def test_concurrent_hits_never_exceed_the_limit(limiter):
     key = _key()
     results = await asyncio.gather(*(limiter.hit(key, 10, 60) for _ in range(50)))
     assert sum(r is None for r in results) == 10
+
+
+async def test_forget_one_gives_back_a_slot(limiter):
+    key = _key()
+    assert await limiter.hit(key, 2, 60) is None
+    assert await limiter.hit(key, 2, 60) is None
+    assert await limiter.hit(key, 2, 60) is not None
+    await limiter.forget_one(key)
+    assert await limiter.hit(key, 2, 60) is None
+    assert await limiter.hit(key, 2, 60) is not None

@@ -20,6 +20,7 @@ class Limiter(Protocol):
     async def hit(self, key: str, limit: int, window: float) -> float | None: ...
     async def peek(self, key: str, limit: int, window: float) -> float | None: ...
     async def reset(self, key: str) -> None: ...
+    async def forget_one(self, key: str) -> None: ...
 
 
 class MemoryLimiter:
@@ -54,6 +55,13 @@ class MemoryLimiter:
     async def reset(self, key: str) -> None:
         async with self._lock:
             self._events.pop(key, None)
+
+    async def forget_one(self, key: str) -> None:
+        """Takes back the newest recorded event (an attempt that turned out not to count)."""
+        async with self._lock:
+            events = self._events.get(key)
+            if events:
+                events.pop()
 
 
 # KEYS[1] = the window's sorted set; ARGV = limit, window (ms), record (0/1), member.
@@ -100,3 +108,6 @@ class RedisLimiter:
 
     async def reset(self, key: str) -> None:
         await self._redis.delete(self._prefix + key)
+
+    async def forget_one(self, key: str) -> None:
+        await self._redis.zpopmax(self._prefix + key)

@@ -147,6 +147,18 @@ async def revoke_user_credentials(session: AsyncSession, user_id: uuid.UUID) -> 
     )
 
 
+async def revoke_api_keys_of(session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.workspace_id == workspace_id, ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def delete_sessions_of(session: AsyncSession, user_id: uuid.UUID) -> None:
+    await session.execute(delete(AuthSession).where(AuthSession.user_id == user_id))
+
+
 # Workspaces and members
 
 

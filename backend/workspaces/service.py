@@ -213,19 +213,22 @@ async def login(
     address_key = f"login:address:{client_address or 'unknown'}"
 
     # Record the attempt before checking the password (not check-then-record): concurrent guesses
-    # each take a slot atomically, so a burst cannot slip past the limit. A success clears the account.
-    for key, limit in (
-        (account_key, settings.login_failures_per_account),
-        (address_key, settings.login_attempts_per_address),
-    ):
-        wait = await limiter.hit(key, limit, window)
-        if wait is not None:
-            raise TooManyRequests("Too many login attempts; try again later", retry_after=wait)
+    # each take a slot atomically, so a burst cannot slip past either limit. A refused attempt gives back
+    # the slot it took in the other window; a success clears the account's window and gives back its slot
+    # in the address's, so an office behind one NAT is limited by its failures, not by its logins.
+    wait = await limiter.hit(address_key, settings.login_attempts_per_address, window)
+    if wait is not None:
+        raise TooManyRequests("Too many login attempts from this address; try again later", retry_after=wait)
+    wait = await limiter.hit(account_key, settings.login_failures_per_account, window)
+    if wait is not None:
+        await limiter.forget_one(address_key)
+        raise TooManyRequests("Too many login attempts for this account; try again later", retry_after=wait)
 
     user = await repo.get_user_by_email(session, email)
     valid = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not valid or user.disabled_at is not None:
         raise BadCredentials("Wrong email or password")
+    await limiter.forget_one(address_key)
     await limiter.reset(account_key)
     if PASSWORDS.check_needs_rehash(user.password_hash):
         user.password_hash = await hash_password(password)
@@ -333,6 +336,7 @@ async def delete_account(session: AsyncSession, keyring: Keyring, principal: Pri
             )
         await repo.delete_member(session, membership)
     await repo.revoke_user_credentials(session, user.id)
+    await repo.delete_sessions_of(session, user.id)  # they hold addresses and user agents
     anonymous = f"deleted-{user.id.hex}@deleted.invalid"
     await repo.scrub_email_from_audit(session, user.email, anonymous)
     await repo.scrub_email_from_invitations(session, user.email, anonymous)
@@ -550,6 +554,8 @@ async def remove_member(
         session, workspace_id=access.workspace.id, actor=actor, action="member.removed",
         target_type="user", target_id=user_id, before={"email": user.email, "role": membership.role},
     )
+    # Their keys act as them: they end with the membership rather than waking up if they are re-added.
+    await repo.revoke_api_keys_of(session, access.workspace.id, user_id)
     await repo.delete_member(session, membership)
     await session.flush()
 

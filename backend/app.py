@@ -20,6 +20,7 @@ from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
 from backend.maintenance import maintenance_loop
+from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
@@ -84,7 +85,7 @@ def create_app(
     install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    for router in (auth_router, me_router, workspaces_router):
+    for router in (auth_router, me_router, workspaces_router, prompts_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -16,27 +16,45 @@ from tests.factories import add_member, create_api_key, create_workspace, signup
 
 PUBLIC = {("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/login")}
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-# Writes a viewer may make on their own account's behalf; each is still covered by the 401/404 checks.
-VIEWER_SELF_SERVICE: set[tuple[str, str]] = set()
+# Writes a viewer may make; each is still covered by the 401/404 checks here, and by its own tests for who
+# may do what (tests/test_prompts.py: viewers comment, and edit or delete only their own comments).
+COMMENT = "/api/v1/workspaces/{ws}/prompts/{prompt_id}/versions/{number}/comments"
+VIEWER_SELF_SERVICE: set[tuple[str, str]] = {
+    ("POST", COMMENT),
+    ("PATCH", COMMENT + "/{comment_id}"),
+    ("DELETE", COMMENT + "/{comment_id}"),
+}
 
 
-def _operations() -> list[tuple[str, str]]:
+def _operations() -> tuple[list[tuple[str, str]], dict[str, str]]:
     app = create_app(Settings(database_url="postgresql+asyncpg://unused@127.0.0.1/unused", master_key=MASTER_KEY))
-    ops = []
+    ops, types = [], {}
     for path, methods in app.openapi()["paths"].items():
-        for method in methods:
+        for method, operation in methods.items():
             ops.append((method.upper(), path))
-    return sorted(ops)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    types[parameter["name"]] = parameter["schema"].get("type", "string")
+    return sorted(ops), types
 
 
-OPERATIONS = _operations()
+OPERATIONS, PARAMETER_TYPES = _operations()
 WORKSPACE_OPERATIONS = [op for op in OPERATIONS if "{ws}" in op[1]]
 
 
 def _fill(path: str, ws: str) -> str:
     path = path.removeprefix("/api/v1").replace("{ws}", ws)
-    # Any other id is a fresh UUID: unknown to everybody, so only authorization can answer first.
-    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+
+    # Any other id is a well-formed value nobody has (a fresh UUID, a number no version has), so only
+    # authorization can answer first.
+    def value(match: re.Match[str]) -> str:
+        if PARAMETER_TYPES.get(match.group(1)) == "integer":
+            return "987654"
+        if match.group(1) in ("name", "label"):
+            return "no-such-name"
+        return str(uuid.uuid4())
+
+    return re.sub(r"\{([^}]+)\}", value, path)
 
 
 def test_the_route_table_is_not_empty():

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import DateTime, MetaData, func, literal, select, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -70,6 +70,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             # Work that must only happen after the commit (queue hand-off, cache invalidation).
             for callback in session.info.pop("after_commit", []):
                 await callback()
+
+
+# A transaction on one of the sanctioned paths (re-encryption, the audited deletion path) says so, and
+# the triggers that guard immutable rows let exactly that transaction through.
+SANCTIONED_SETTING = "playground.sanctioned"
+
+
+async def mark_sanctioned(session: AsyncSession, reason: str) -> None:
+    await session.execute(select(func.set_config(SANCTIONED_SETTING, reason, literal(True))))
 
 
 def after_commit(session: AsyncSession, callback) -> None:

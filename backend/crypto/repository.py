@@ -5,14 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import Column, Table, and_, func, literal, select, update
+from sqlalchemy import Column, Table, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.database import Base
 from backend.crypto.models import ENCRYPTED, WorkspaceKey
-
-# Sessions that re-encrypt rows say so, so that the immutable-version trigger can let them through.
-SANCTIONED_SETTING = "playground.sanctioned"
 
 
 def encrypted_columns() -> Iterator[tuple[Table, Column]]:
@@ -65,10 +62,6 @@ async def keys_to_rewrap(session: AsyncSession, current_master_id: str, limit: i
 async def notify(session: AsyncSession, channel: str, payload: str) -> None:
     """Delivered to listeners only if and when the transaction commits."""
     await session.execute(select(func.pg_notify(channel, payload)))
-
-
-async def mark_sanctioned(session: AsyncSession, reason: str) -> None:
-    await session.execute(select(func.set_config(SANCTIONED_SETTING, reason, literal(True))))
 
 
 async def rows_under_old_keys(

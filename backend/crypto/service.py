@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -15,10 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.core.database import mark_sanctioned
 from backend.crypto import envelope
 from backend.crypto import repository as repo
 from backend.crypto.envelope import DecryptionError
@@ -52,6 +57,7 @@ class Keyring:
         self.cache_seconds = cache_seconds
         self._keys: dict[tuple[uuid.UUID, int], tuple[bytes, float]] = {}
         self._active: dict[uuid.UUID, tuple[int, float]] = {}
+        self._hash_keys: dict[uuid.UUID, tuple[bytes, float]] = {}
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
@@ -61,8 +67,10 @@ class Keyring:
         if workspace_id is None:
             self._keys.clear()
             self._active.clear()
+            self._hash_keys.clear()
             return
         self._active.pop(workspace_id, None)
+        self._hash_keys.pop(workspace_id, None)
         for cached in [k for k in self._keys if k[0] == workspace_id]:
             self._keys.pop(cached, None)
 
@@ -127,6 +135,23 @@ class Keyring:
     async def open_text(self, session: AsyncSession, row: Any, column: str) -> str:
         return (await self.open_field(session, row, column)).decode()
 
+    async def content_hash(self, session: AsyncSession, workspace_id: uuid.UUID, material: bytes) -> bytes:
+        """HMAC-SHA256 of `material` under a per-workspace hashing key.
+
+        The hashing key is derived from the workspace's first data key, which rotation retires but keeps,
+        so equal content keeps an equal hash across rotations; shredding destroys it with the rest.
+        """
+        cached = self._hash_keys.get(workspace_id)
+        if cached and self._fresh(cached[1]):
+            hash_key = cached[0]
+        else:
+            _, first = await self._data_key(session, workspace_id, 1)
+            hash_key = HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=b"prompt-playground/content-hash/v1"
+            ).derive(first)
+            self._hash_keys[workspace_id] = (hash_key, time.monotonic() + self.cache_seconds)
+        return hmac.new(hash_key, material, hashlib.sha256).digest()
+
     # Lifecycle of a workspace's keys
 
     async def create_workspace_key(self, session: AsyncSession, workspace_id: uuid.UUID) -> None:
@@ -186,7 +211,7 @@ class Keyring:
         for table, column in repo.encrypted_columns():
             while True:
                 async with sessionmaker() as session, session.begin():
-                    await repo.mark_sanctioned(session, "reencrypt")
+                    await mark_sanctioned(session, "reencrypt")
                     version, _ = await self._data_key(session, workspace_id, None)
                     rows = await repo.rows_under_old_keys(session, table, column, workspace_id, version, batch_size)
                     for row_id, ciphertext in rows:

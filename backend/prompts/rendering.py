@@ -177,7 +177,7 @@ def _diff_message(index: int, a: dict | None, b: dict | None) -> dict[str, Any]:
         status = "added"
     elif b is None:
         status = "removed"
-    elif a.get("role") == b.get("role") and a.get("content") == b.get("content"):
+    elif a == b:  # whole messages, so any field that the hash sees also counts here
         status = "unchanged"
     else:
         status = "changed"
@@ -207,7 +207,7 @@ def diff_versions(a: dict, b: dict) -> dict[str, Any]:
         for i in range(max(len(messages_a), len(messages_b)))
     ]
 
-    # Compared after the hash's normalisation, so "changed" is false exactly when the content hashes agree.
+    # Compared after the hash's normalisation, so "changed" agrees with whether the content hashes differ.
     config_a = _normalized_config(a.get("model_config", {}))
     config_b = _normalized_config(b.get("model_config", {}))
     model_config = []

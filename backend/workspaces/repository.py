@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ARRAY, Select, Text, and_, cast, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.core.database import mark_sanctioned
 from backend.workspaces.models import (
     ApiKey,
     AuditEntry,
@@ -176,6 +177,7 @@ async def delete_deleted_workspaces(session: AsyncSession, limit: int) -> int:
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
+    await mark_sanctioned(session, "delete")  # cascades into immutable prompt versions
     result = await session.execute(delete(Workspace).where(Workspace.id.in_(doomed)))
     return result.rowcount or 0
 

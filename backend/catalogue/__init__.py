@@ -1,0 +1,1 @@
+"""The model catalogue: which providers and models exist and what parameters each accepts."""

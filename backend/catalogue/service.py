@@ -1,0 +1,80 @@
+"""Loads the model catalogue (a data file in the package) and validates model configurations against it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+MAX_STOP_SEQUENCE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    provider: str
+    model: str
+    label: str
+    max_output_tokens: int
+    context_window: int | None
+    known: bool  # False: a name an OpenAI-compatible endpoint may serve that the catalogue does not list
+
+
+@lru_cache
+def catalogue() -> dict[str, Any]:
+    raw = resources.files("backend.catalogue").joinpath("models.json").read_text(encoding="utf-8")
+    data = json.loads(raw)
+    for provider, entry in data["providers"].items():
+        for model, info in entry["models"].items():
+            if not (isinstance(info.get("max_output_tokens"), int) and info["max_output_tokens"] > 0):
+                raise ValueError(f"catalogue: {provider}/{model} needs a positive max_output_tokens")
+    return data
+
+
+def providers() -> list[str]:
+    return list(catalogue()["providers"])
+
+
+def model_info(provider: str, model: str) -> ModelInfo | None:
+    entry = catalogue()["providers"].get(provider)
+    if entry is None:
+        return None
+    info = entry["models"].get(model)
+    if info is not None:
+        return ModelInfo(provider, model, info["label"], info["max_output_tokens"], info.get("context_window"), True)
+    if entry.get("open_model_list"):
+        return ModelInfo(provider, model, model, entry["default_max_output_tokens"], None, False)
+    return None
+
+
+def config_problems(config: dict[str, Any], loc: list[str | int]) -> list[tuple[list[str | int], str]]:
+    """Every way a model_config is wrong for its provider and model, each with the field it concerns."""
+    problems: list[tuple[list[str | int], str]] = []
+    provider, model = config.get("provider"), config.get("model")
+    entry = catalogue()["providers"].get(provider)
+    if entry is None:
+        return [([*loc, "provider"], f"unknown provider; choose one of {', '.join(providers())}")]
+    info = model_info(provider, model)
+    if info is None:
+        known = ", ".join(entry["models"])
+        return [([*loc, "model"], f"{model} is not a {provider} model; choose one of {known}")]
+    params = entry["params"]
+    max_tokens = config.get("max_tokens")
+    if max_tokens is not None and max_tokens > info.max_output_tokens:
+        problems.append(([*loc, "max_tokens"], f"at most {info.max_output_tokens} for {model}"))
+    temperature = config.get("temperature")
+    low, high = params["temperature"]
+    if temperature is not None and not low <= temperature <= high:
+        problems.append(([*loc, "temperature"], f"must be between {low} and {high} for {provider}"))
+    if config.get("top_k") is not None and not params["top_k"]:
+        problems.append(([*loc, "top_k"], f"{provider} does not support top_k"))
+    if config.get("top_p") is not None and not params["top_p"]:
+        problems.append(([*loc, "top_p"], f"{provider} does not support top_p"))
+    stops = config.get("stop_sequences") or []
+    if len(stops) > params["max_stop_sequences"]:
+        problems.append(([*loc, "stop_sequences"], f"at most {params['max_stop_sequences']} for {provider}"))
+    for index, stop in enumerate(stops):
+        if not stop or len(stop) > MAX_STOP_SEQUENCE_CHARS:
+            problems.append(([*loc, "stop_sequences", index], f"must be 1 to {MAX_STOP_SEQUENCE_CHARS} characters"))
+    return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -78,3 +79,36 @@ def config_problems(config: dict[str, Any], loc: list[str | int]) -> list[tuple[
         if not stop or len(stop) > MAX_STOP_SEQUENCE_CHARS:
             problems.append(([*loc, "stop_sequences", index], f"must be 1 to {MAX_STOP_SEQUENCE_CHARS} characters"))
     return problems
+
+
+def price_for(provider: str, model: str) -> dict[str, str] | None:
+    """The dated price entry (USD per million tokens, as decimal strings), or None when unknown."""
+    entry = catalogue()["providers"].get(provider)
+    info = entry["models"].get(model) if entry else None
+    return dict(info["price"]) if info and "price" in info else None
+
+
+def cost_micros(
+    price: dict[str, str],
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cache_write_tokens: int = 0,
+    cache_read_tokens: int = 0,
+) -> int:
+    """Exact cost in micro-dollars: $X per million tokens is X micro-dollars per token.
+
+    Computed in Decimal and rounded up once per run, so a run is never billed less than it cost.
+    """
+    total = (
+        Decimal(input_tokens) * Decimal(price["input_per_mtok"])
+        + Decimal(output_tokens) * Decimal(price["output_per_mtok"])
+        + Decimal(cache_write_tokens) * Decimal(price.get("cache_write_per_mtok", price["input_per_mtok"]))
+        + Decimal(cache_read_tokens) * Decimal(price.get("cache_read_per_mtok", price["input_per_mtok"]))
+    )
+    return int(total.to_integral_value(rounding=ROUND_CEILING))
+
+
+def micros_to_usd(micros: int) -> str:
+    """Micro-dollars as the API's decimal string, e.g. 1234 -> "0.001234"."""
+    return str((Decimal(micros) / Decimal(1_000_000)).quantize(Decimal("0.000001")))

@@ -1,0 +1,1 @@
+"""Queue, event stream and cancel signals behind narrow interfaces: in-process (`up`) and Redis (production)."""

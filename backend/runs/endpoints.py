@@ -1,0 +1,163 @@
+"""Routes of runs: create (and estimate), list, read, stream events, cancel, rerun, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from sse_starlette.sse import EventSourceResponse
+
+from backend.core.database import DbSession
+from backend.core.pagination import Page, decode_cursor, encode_cursor
+from backend.runs import service
+from backend.runs.backends.factory import RunBackends
+from backend.runs.events import parse_event_id
+from backend.runs.schemas import Estimate, RunAccepted, RunIn, RunOut
+from backend.runs.streaming import run_events
+from backend.workspaces.dependencies import AppKeyring, AppSettings, CurrentActor, WorkspaceEditor, WorkspaceViewer
+
+router = APIRouter(prefix="/workspaces/{ws}/runs", tags=["runs"])
+KEEPALIVE_SECONDS = 10
+
+
+def get_backends(request: Request) -> RunBackends:
+    return request.app.state.run_backends
+
+
+AppBackends = Annotated[RunBackends, Depends(get_backends)]
+
+
+def _accepted(request: Request, ws: uuid.UUID, run) -> RunAccepted:
+    events = request.url_for("run_events", ws=str(ws), run_id=str(run.id)).path
+    return RunAccepted(id=run.id, status=run.status, events_url=events)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+async def create_run(
+    body: RunIn,
+    request: Request,
+    access: WorkspaceEditor,
+    session: DbSession,
+    keyring: AppKeyring,
+    settings: AppSettings,
+    backends: AppBackends,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> RunAccepted:
+    """Start a run of a version (or of a draft, saved as a version) with variable values (editor+).
+
+    The same Idempotency-Key with the same body returns the same run; with another body, 409."""
+    run = await service.create_run(
+        session, keyring, settings, backends, access, body, idempotency_key=idempotency_key
+    )
+    return _accepted(request, access.workspace.id, run)
+
+
+@router.post("/estimate", response_model=Estimate)
+async def estimate_run(
+    body: RunIn, access: WorkspaceEditor, session: DbSession, keyring: AppKeyring, settings: AppSettings
+) -> Estimate:
+    """Input tokens, maximum output tokens and the worst-case cost of a run, without running it."""
+    return Estimate(**await service.estimate(session, keyring, settings, access, body))
+
+
+@router.get("", response_model=Page[RunOut])
+async def list_runs(
+    access: WorkspaceViewer,
+    session: DbSession,
+    keyring: AppKeyring,
+    prompt_id: uuid.UUID | None = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    run_status: Annotated[
+        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query(alias="status")
+    ] = None,
+    created_by: uuid.UUID | None = None,
+    created_from: Annotated[datetime | None, Query(alias="from")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[RunOut]:
+    """Runs, newest first, filtered by prompt, version, status, author and date."""
+    filters = {
+        "prompt_id": prompt_id,
+        "version": version,
+        "status": run_status,
+        "created_by": created_by,
+        "created_from": created_from,
+        "created_to": created_to,
+    }
+    after = decode_cursor(cursor) if cursor else None
+    runs = await service.list_runs(session, access, filters=filters, after=after, limit=limit + 1)
+    items = [RunOut.model_validate(await service.run_view(session, keyring, r)) for r in runs[:limit]]
+    next_cursor = encode_cursor(runs[limit - 1].created_at, runs[limit - 1].id) if len(runs) > limit else None
+    return Page[RunOut](items=items, next_cursor=next_cursor)
+
+
+@router.get("/{run_id}", response_model=RunOut)
+async def get_run(run_id: uuid.UUID, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring) -> RunOut:
+    """One run: its snapshot, output, usage, cost and timings."""
+    run = await service.get_run(session, access, run_id)
+    return RunOut.model_validate(await service.run_view(session, keyring, run))
+
+
+@router.get("/{run_id}/events", name="run_events", response_class=EventSourceResponse)
+async def stream_events(
+    run_id: uuid.UUID,
+    request: Request,
+    access: WorkspaceViewer,
+    session: DbSession,
+    keyring: AppKeyring,
+    backends: AppBackends,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+    last_event_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> EventSourceResponse:
+    """Server-sent events of a run, resumable with Last-Event-ID (header or ?last_event_id=); closing the
+    connection never cancels the run."""
+    await service.get_run(session, access, run_id)
+    start = parse_event_id(last_event_id_header or last_event_id)
+    events = run_events(
+        request.app.state.sessionmaker, keyring, backends, access.workspace.id, run_id, start
+    )
+    # The request's own session is done with; the stream opens short sessions of its own as it goes.
+    await session.commit()
+    return EventSourceResponse(
+        events,
+        ping=KEEPALIVE_SECONDS,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+async def cancel_run(
+    run_id: uuid.UUID,
+    request: Request,
+    access: WorkspaceEditor,
+    session: DbSession,
+    keyring: AppKeyring,
+    backends: AppBackends,
+) -> RunAccepted:
+    """Cancel a run: the provider stream is closed, partial output and usage are kept (409 when finished)."""
+    run = await service.cancel_run(session, keyring, backends, access, run_id)
+    return _accepted(request, access.workspace.id, run)
+
+
+@router.post("/{run_id}/rerun", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+async def rerun(
+    run_id: uuid.UUID,
+    request: Request,
+    access: WorkspaceEditor,
+    session: DbSession,
+    keyring: AppKeyring,
+    backends: AppBackends,
+) -> RunAccepted:
+    """A new run from the same pinned snapshot (with temperature > 0 the output may differ)."""
+    run = await service.rerun(session, keyring, backends, access, run_id)
+    return _accepted(request, access.workspace.id, run)
+
+
+@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_run(run_id: uuid.UUID, access: WorkspaceEditor, actor: CurrentActor, session: DbSession) -> Response:
+    """Delete a run (its author, or admin+); its cost stays in the usage totals."""
+    await service.delete_run(session, access, run_id, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

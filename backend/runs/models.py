@@ -1,0 +1,85 @@
+"""Runs: one row per request to a model, with its pinned snapshot and (partial, then final) output sealed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.core.database import Base, created_at_column, uuid_pk
+from backend.crypto.models import encrypted_column
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class Run(Base):
+    __tablename__ = "run"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False
+    )
+    prompt_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("prompt.id", ondelete="CASCADE"), nullable=False
+    )
+    version_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("prompt_version.id", ondelete="CASCADE"), nullable=False
+    )
+    version_number: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="queued")
+    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Everything needed to re-issue the request: rendered messages, variables, effective config, price.
+    snapshot: Mapped[bytes] = encrypted_column()
+    output: Mapped[bytes | None] = encrypted_column(nullable=True)
+    # Characters of output persisted so far: the database half of every event id (see events.py).
+    output_chars: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
+    stop_reason: Mapped[str | None] = mapped_column(String(40))
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("false"))
+    cost_micros: Mapped[int | None] = mapped_column(BigInteger)
+    ttft_ms: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False, server_default=sql("'[]'::jsonb"))
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    rerun_of: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = created_at_column()
+    # Handed to the queue (None: waiting its turn in PostgreSQL). The reconciler re-publishes runs that were
+    # dispatched long ago and never claimed, never runs that are waiting.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The seq of the run's last event (its terminal one once finished).
+    last_seq: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN {STATUSES!r}", name="status"),
+        Index("ix_run_workspace_created", "workspace_id", sql("created_at DESC"), sql("id DESC")),
+        Index("ix_run_prompt_created", "prompt_id", sql("created_at DESC")),
+        Index("ix_run_running_lease", "lease_expires_at", postgresql_where=sql("status = 'running'")),
+        Index("ix_run_queued", "created_at", postgresql_where=sql("status = 'queued'")),
+        Index(
+            "uq_run_idempotency",
+            "workspace_id",
+            "created_by",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sql("idempotency_key IS NOT NULL"),
+        ),
+    )

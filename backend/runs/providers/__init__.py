@@ -1,0 +1,1 @@
+"""Model providers behind one streaming interface: mock (built in), anthropic (official SDK), openai-compatible."""

@@ -1,0 +1,171 @@
+"""Every query of runs, including the one-statement claim and the lease and reconciler updates."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.runs.models import Run
+
+
+async def get_run(session: AsyncSession, workspace_id: uuid.UUID, run_id: uuid.UUID) -> Run | None:
+    stmt = select(Run).where(Run.workspace_id == workspace_id, Run.id == run_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_run_any(session: AsyncSession, run_id: uuid.UUID, *, for_update: bool = False) -> Run | None:
+    """For workers, which act on run ids from the queue rather than on behalf of a caller."""
+    stmt = select(Run).where(Run.id == run_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_idempotency_key(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID, key: str
+) -> Run | None:
+    stmt = select(Run).where(Run.workspace_id == workspace_id, Run.created_by == user_id, Run.idempotency_key == key)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_runs(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    *,
+    filters: dict[str, Any],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Run]:
+    stmt = select(Run).where(Run.workspace_id == workspace_id)
+    if filters.get("prompt_id"):
+        stmt = stmt.where(Run.prompt_id == filters["prompt_id"])
+    if filters.get("version"):
+        stmt = stmt.where(Run.version_number == filters["version"])
+    if filters.get("status"):
+        stmt = stmt.where(Run.status == filters["status"])
+    if filters.get("created_by"):
+        stmt = stmt.where(Run.created_by == filters["created_by"])
+    if filters.get("created_from"):
+        stmt = stmt.where(Run.created_at >= filters["created_from"])
+    if filters.get("created_to"):
+        stmt = stmt.where(Run.created_at < filters["created_to"])
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(or_(Run.created_at < at, and_(Run.created_at == at, Run.id < last_id)))
+    stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def delete_run(session: AsyncSession, run: Run) -> None:
+    await session.execute(delete(Run).where(Run.id == run.id))
+
+
+async def claim(session: AsyncSession, run_id: uuid.UUID, worker: str, lease: timedelta) -> Run | None:
+    """queued → running with a lease, in one statement: a second delivery of the same run claims nothing."""
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued", Run.cancel_requested_at.is_(None))
+        .values(
+            status="running",
+            lease_owner=worker,
+            lease_expires_at=func.now() + lease,
+            started_at=func.coalesce(Run.started_at, func.now()),
+            attempts=Run.attempts + 1,
+        )
+        .returning(Run)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def renew(
+    session: AsyncSession, run_id: uuid.UUID, worker: str, lease: timedelta, values: dict[str, Any]
+) -> datetime | bool | None:
+    """Extends the lease and stores progress; False when the lease is no longer ours, else cancel_requested_at."""
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running", Run.lease_owner == worker)
+        .values(lease_expires_at=func.now() + lease, **values)
+        .returning(Run.cancel_requested_at)
+    )
+    row = (await session.execute(stmt)).first()
+    return False if row is None else row[0]
+
+
+async def finish(session: AsyncSession, run_id: uuid.UUID, worker: str | None, values: dict[str, Any]) -> Run | None:
+    """running → terminal, only by the lease holder (or by the reconciler when worker is None)."""
+    conditions = [Run.id == run_id, Run.status == "running"]
+    if worker is not None:
+        conditions.append(Run.lease_owner == worker)
+    stmt = (
+        update(Run)
+        .where(*conditions)
+        .values(finished_at=func.now(), lease_owner=None, lease_expires_at=None, **values)
+        .returning(Run)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def cancel_queued(session: AsyncSession, run_id: uuid.UUID, last_seq: int) -> Run | None:
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "queued")
+        .values(
+            status="cancelled",
+            cancel_requested_at=func.now(),
+            finished_at=func.now(),
+            stop_reason="cancelled",
+            last_seq=last_seq,
+            input_tokens=0,
+            output_tokens=0,
+            cost_micros=0,
+        )
+        .returning(Run)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def request_cancel(session: AsyncSession, run_id: uuid.UUID) -> bool:
+    stmt = (
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running")
+        .values(cancel_requested_at=func.coalesce(Run.cancel_requested_at, func.now()))
+        .returning(Run.id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def expired_leases(session: AsyncSession, limit: int) -> list[Run]:
+    stmt = (
+        select(Run)
+        .where(Run.status == "running", Run.lease_expires_at < func.now())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def requeue(session: AsyncSession, run_id: uuid.UUID) -> None:
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(status="queued", lease_owner=None, lease_expires_at=None, dispatched_at=func.now())
+    )
+
+
+async def lost_dispatches(session: AsyncSession, older_than: timedelta, limit: int) -> list[uuid.UUID]:
+    """Queued runs handed to the queue long ago and never claimed: the queue lost them (e.g. Redis restarted)."""
+    stmt = (
+        select(Run.id)
+        .where(Run.status == "queued", Run.dispatched_at.is_not(None), Run.dispatched_at < func.now() - older_than)
+        .order_by(Run.dispatched_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(stmt)).scalars())
+    if ids:
+        await session.execute(update(Run).where(Run.id.in_(ids)).values(dispatched_at=func.now()))
+    return ids

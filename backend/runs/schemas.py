@@ -1,0 +1,81 @@
+"""Request and response bodies of runs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from backend.prompts.schemas import Content, VersionContent
+
+
+class Overrides(Content):
+    """Parameters that replace the version's for this run only (pinned in its snapshot)."""
+
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    provider: str | None = Field(default=None, min_length=1, max_length=32)
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    stop_sequences: list[str] | None = Field(default=None, max_length=16)
+
+
+class RunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_id: uuid.UUID
+    version: int | None = Field(default=None, ge=1, description="A version number; the latest when omitted")
+    draft: VersionContent | None = Field(default=None, description="Unsaved content: saved (or reused) and pinned")
+    variables: dict[str, Any] = Field(default_factory=dict, max_length=100)
+    overrides: Overrides = Field(default_factory=Overrides)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunIn:
+        if self.version is not None and self.draft is not None:
+            raise ValueError("give either version or draft, not both")
+        return self
+
+
+class RunAccepted(BaseModel):
+    id: uuid.UUID
+    status: str
+    events_url: str
+
+
+class Estimate(BaseModel):
+    input_tokens: int
+    max_output_tokens: int
+    max_cost_usd: str
+
+
+class Usage(BaseModel):
+    input_tokens: int | None
+    output_tokens: int | None
+    estimated: bool
+
+
+class RunOut(BaseModel):
+    id: uuid.UUID
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    prompt_id: uuid.UUID
+    version_id: uuid.UUID
+    version: int
+    provider: str
+    model: str
+    snapshot: dict[str, Any] | None
+    output: str
+    stop_reason: str | None
+    usage: Usage
+    cost_usd: str | None
+    ttft_ms: int | None
+    duration_ms: int | None
+    error: dict[str, Any] | None
+    flags: list[dict[str, Any]]
+    rerun_of: uuid.UUID | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,312 @@
+"""Runs, API side: validate, render and pin a run, hand it to the queue after commit; read, list, cancel,
+rerun, delete. The worker side lives in worker.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.catalogue.service import config_problems, cost_micros, micros_to_usd, price_for
+from backend.core.database import after_commit
+from backend.core.errors import Conflict, Forbidden, Invalid, NotFound, ProblemError
+from backend.core.settings import Settings
+from backend.crypto.service import Keyring
+from backend.prompts import service as prompts
+from backend.runs import repository as repo
+from backend.runs.backends.factory import RunBackends
+from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, seal_event
+from backend.runs.models import TERMINAL, Run
+from backend.runs.schemas import RunIn, RunOut
+from backend.workspaces.service import Actor, WorkspaceAccess, provider_access, record_audit
+
+EVENT_TTL_SECONDS = 600  # the live copy of a finished run's events; the database copy stays
+
+
+class RunInvalid(ProblemError):
+    status, type, title = 422, "validation-error", "Request validation failed"
+
+
+class RunNotFound(NotFound):
+    type, title = "run-not-found", "Run not found"
+
+
+class RunFinished(Conflict):
+    type, title = "run-finished", "The run has already finished"
+
+
+class IdempotencyMismatch(Conflict):
+    type, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
+
+
+def _invalid(problems: list[tuple[list[str | int], str]]) -> RunInvalid:
+    fields = ", ".join(".".join(str(p) for p in loc) for loc, _ in problems[:5])
+    return RunInvalid(f"Invalid request: {fields}", errors=[{"loc": loc, "msg": msg} for loc, msg in problems])
+
+
+@dataclass(frozen=True)
+class Prepared:
+    version: Any
+    snapshot: dict[str, Any]
+    price: dict[str, str]
+
+
+async def _prepare(
+    session: AsyncSession, keyring: Keyring, settings: Settings, access: WorkspaceAccess, body: RunIn
+) -> Prepared:
+    """Validate and render, then build the snapshot: everything needed to re-issue the same request."""
+    prompt = await prompts.get_prompt(session, access, body.prompt_id)
+    if body.draft is not None:
+        version, _ = await prompts.save_version(session, keyring, access, prompt, body.draft, "draft")
+    else:
+        number = body.version or prompt.version_count
+        if not number:
+            raise Invalid(["body", "version"], "this prompt has no versions yet; save one or send a draft")
+        version = await prompts.get_version(session, access, prompt.id, number)
+
+    config = {k: v for k, v in version.model_config.items()}
+    config.update(body.overrides.model_dump(exclude_none=True))
+    problems = config_problems(config, ["body", "overrides"])
+    if problems:
+        raise _invalid(problems)
+    provider, model = config["provider"], config["model"]
+    price = price_for(provider, model)
+    if price is None:
+        # Never a silent $0: a model without a known price cannot run (the money issue adds overrides).
+        raise Invalid(["body", "overrides", "model"], f"no price is known for {provider}/{model}")
+    if provider != "mock" and await provider_access(session, keyring, settings, access.workspace.id, provider) is None:
+        raise Invalid(
+            ["body", "overrides", "provider"],
+            f"this workspace has no {provider} key; an admin can add one under the workspace's providers",
+        )
+    rendered = await prompts.render_version(session, keyring, version, body.variables)
+    snapshot = {
+        "prompt_id": str(prompt.id),
+        "version_id": str(version.id),
+        "version": version.number,
+        "variables": body.variables,
+        "system": rendered.system,
+        "messages": rendered.messages,
+        "model_config": config,
+        "provider": provider,
+        "model": model,
+        "price": price,
+    }
+    return Prepared(version=version, snapshot=snapshot, price=price)
+
+
+def _request_hash(body: RunIn) -> bytes:
+    canonical = json.dumps(body.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+async def create_run(
+    session: AsyncSession,
+    keyring: Keyring,
+    settings: Settings,
+    backends: RunBackends,
+    access: WorkspaceAccess,
+    body: RunIn,
+    *,
+    idempotency_key: str | None,
+) -> Run:
+    """Inserts the run as queued; it is published to the queue only once the transaction commits."""
+    user_id = access.principal.user.id
+    request_hash = _request_hash(body)
+    if idempotency_key:
+        existing = await repo.get_by_idempotency_key(session, access.workspace.id, user_id, idempotency_key)
+        if existing is not None:
+            return _same_request(existing, request_hash)
+    prepared = await _prepare(session, keyring, settings, access, body)
+    run = await _insert(session, keyring, backends, access, prepared, idempotency_key, request_hash, None)
+    if run is None:  # lost a race with the same Idempotency-Key
+        existing = await repo.get_by_idempotency_key(session, access.workspace.id, user_id, idempotency_key or "")
+        assert existing is not None
+        return _same_request(existing, request_hash)
+    return run
+
+
+def _same_request(existing: Run, request_hash: bytes) -> Run:
+    if existing.request_hash != request_hash:
+        raise IdempotencyMismatch("This Idempotency-Key was used with a different request body")
+    return existing
+
+
+async def _insert(
+    session: AsyncSession,
+    keyring: Keyring,
+    backends: RunBackends,
+    access: WorkspaceAccess,
+    prepared: Prepared,
+    idempotency_key: str | None,
+    request_hash: bytes | None,
+    rerun_of: uuid.UUID | None,
+) -> Run | None:
+    snapshot = prepared.snapshot
+    run = Run(
+        id=uuid.uuid4(),
+        workspace_id=access.workspace.id,
+        prompt_id=uuid.UUID(snapshot["prompt_id"]),
+        version_id=uuid.UUID(snapshot["version_id"]),
+        version_number=snapshot["version"],
+        status="queued",
+        provider=snapshot["provider"],
+        model=snapshot["model"],
+        created_by=access.principal.user.id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        rerun_of=rerun_of,
+        last_seq=1,
+    )
+    await keyring.seal_field(session, run, "snapshot", json.dumps(snapshot, ensure_ascii=False))
+    run.dispatched_at = func.now()
+    try:
+        async with session.begin_nested():
+            session.add(run)
+            await session.flush()
+    except IntegrityError:
+        if idempotency_key:
+            return None
+        raise
+    await session.refresh(run)
+    queued = await seal_event(
+        session, keyring, run.workspace_id, run.id, RunEvent(1, "run.queued", {"run_id": str(run.id)})
+    )
+
+    async def hand_off() -> None:
+        await backends.events.append(str(run.id), queued)
+        await backends.queue.publish(str(run.id))
+
+    after_commit(session, hand_off)
+    return run
+
+
+async def estimate(
+    session: AsyncSession, keyring: Keyring, settings: Settings, access: WorkspaceAccess, body: RunIn
+) -> dict[str, Any]:
+    """Worst case before anything runs: input tokens (exact for mock, ~4 characters a token otherwise)."""
+    prepared = await _prepare(session, keyring, settings, access, body)
+    snapshot = prepared.snapshot
+    texts = [snapshot["system"], *(m["content"] for m in snapshot["messages"] if isinstance(m["content"], str))]
+    if snapshot["provider"] == "mock":
+        input_tokens = sum(len(t.split()) for t in texts)
+    else:
+        input_tokens = sum(math.ceil(len(t) / 4) for t in texts)
+    max_output = snapshot["model_config"]["max_tokens"]
+    worst = cost_micros(prepared.price, input_tokens=input_tokens, output_tokens=max_output)
+    if body.draft is not None:
+        # An estimate saves nothing: undo the draft version save_version may have made.
+        await session.rollback()
+    return {"input_tokens": input_tokens, "max_output_tokens": max_output, "max_cost_usd": micros_to_usd(worst)}
+
+
+async def get_run(session: AsyncSession, access: WorkspaceAccess, run_id: uuid.UUID) -> Run:
+    run = await repo.get_run(session, access.workspace.id, run_id)
+    if run is None:
+        raise RunNotFound(f"Run {run_id} not found")
+    return run
+
+
+async def list_runs(session: AsyncSession, access: WorkspaceAccess, *, filters, after, limit: int) -> list[Run]:
+    return await repo.list_runs(session, access.workspace.id, filters=filters, after=after, limit=limit)
+
+
+async def run_view(session: AsyncSession, keyring: Keyring, run: Run) -> dict[str, Any]:
+    """The run as the API shows it, contents decrypted."""
+    snapshot = json.loads(await keyring.open_text(session, run, "snapshot"))
+    output = await keyring.open_text(session, run, "output") if run.output is not None else ""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "prompt_id": run.prompt_id,
+        "version_id": run.version_id,
+        "version": run.version_number,
+        "provider": run.provider,
+        "model": run.model,
+        "snapshot": snapshot,
+        "output": output,
+        "stop_reason": run.stop_reason,
+        "usage": {
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "estimated": run.usage_estimated,
+        },
+        "cost_usd": micros_to_usd(run.cost_micros) if run.cost_micros is not None else None,
+        "ttft_ms": run.ttft_ms,
+        "duration_ms": run.duration_ms,
+        "error": run.error,
+        "flags": run.flags,
+        "rerun_of": run.rerun_of,
+        "created_by": run.created_by,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }
+
+
+async def cancel_run(
+    session: AsyncSession, keyring: Keyring, backends: RunBackends, access: WorkspaceAccess, run_id: uuid.UUID
+) -> Run:
+    """Queued: cancelled at once. Running: flagged durably and signalled; the worker closes the stream."""
+    run = await get_run(session, access, run_id)
+    if run.status in TERMINAL:
+        raise RunFinished(f"Run {run_id} is already {run.status}")
+    cancelled = await repo.cancel_queued(session, run.id, last_seq=2)
+    if cancelled is not None:
+        view = await run_view(session, keyring, cancelled)
+        terminal = await seal_event(
+            session, keyring, run.workspace_id, run.id,
+            RunEvent(2, TERMINAL_EVENT_FOR["cancelled"], {"run": _jsonable(view), "offset": 0}),
+        )
+
+        async def announce() -> None:
+            await backends.events.append(str(run.id), terminal)
+            await backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+
+        after_commit(session, announce)
+        return cancelled
+    if not await repo.request_cancel(session, run.id):
+        await session.refresh(run)
+        raise RunFinished(f"Run {run_id} is already {run.status}")
+
+    async def signal() -> None:
+        await backends.cancels.send(str(run.id))
+
+    after_commit(session, signal)
+    await session.refresh(run)
+    return run
+
+
+async def rerun(
+    session: AsyncSession, keyring: Keyring, backends: RunBackends, access: WorkspaceAccess, run_id: uuid.UUID
+) -> Run:
+    """A new run from the same snapshot: same rendered messages, config and price (output may differ)."""
+    original = await get_run(session, access, run_id)
+    snapshot = json.loads(await keyring.open_text(session, original, "snapshot"))
+    version = await prompts.get_version_by_id(session, access.workspace.id, original.version_id)
+    prepared = Prepared(version=version, snapshot=snapshot, price=snapshot["price"])
+    run = await _insert(session, keyring, backends, access, prepared, None, None, original.id)
+    assert run is not None
+    return run
+
+
+async def delete_run(session: AsyncSession, access: WorkspaceAccess, run_id: uuid.UUID, actor: Actor) -> None:
+    run = await get_run(session, access, run_id)
+    if run.created_by != access.principal.user.id and not access.at_least("admin"):
+        raise Forbidden("Deleting someone else's run needs the admin role or higher")
+    await record_audit(
+        session, workspace_id=access.workspace.id, actor=actor, action="run.deleted", target_type="run",
+        target_id=run.id, before={"status": run.status, "cost_micros": run.cost_micros},
+    )
+    await repo.delete_run(session, run)
+
+
+def _jsonable(view: dict[str, Any]) -> dict[str, Any]:
+    return RunOut.model_validate(view).model_dump(mode="json")

@@ -1,0 +1,165 @@
+"""A run's events for one reader, resumable from any event id: from the live stream while it has what the
+reader needs, else from the database copy (persisted output at the id's offset), never a character twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.crypto.service import Keyring
+from backend.runs import repository as repo
+from backend.runs.backends.factory import RunBackends
+from backend.runs.events import TERMINAL_EVENT_FOR, TERMINAL_EVENTS, Position, RunEvent, event_id, open_event
+from backend.runs.models import TERMINAL
+from backend.runs.schemas import RunOut
+from backend.runs.service import run_view
+
+DB_POLL_SECONDS = 0.3
+# With no live event for this long, the database is asked whether the run ended without its event reaching us.
+LIVE_SILENCE_SECONDS = 2.0
+
+
+def sse(name: str, seq: int, offset: int, data: dict[str, Any]) -> dict[str, str]:
+    return {"event": name, "id": event_id(seq, offset), "data": json.dumps(data, ensure_ascii=False)}
+
+
+class _Reader:
+    """Where one reader is (seq, offset), and what each live event means for it."""
+
+    def __init__(self, start: Position) -> None:
+        self.seq, self.offset = start.seq, start.offset
+        self.done = False
+        self.gap = False
+
+    def take(self, event: RunEvent) -> dict[str, str] | None:
+        if event.name == "run.delta":
+            end = event.data["offset"]
+            begin = end - len(event.data["text"])
+            if begin > self.offset:
+                self.gap = True  # the live copy lost text this reader has not had
+                return None
+            if end <= self.offset:
+                return None
+            text = event.data["text"][self.offset - begin :]
+            self.offset = end
+            self.seq = max(self.seq, event.seq)
+            return sse("run.delta", self.seq, self.offset, {"text": text})
+        if event.seq <= self.seq:
+            return None
+        if event.name in TERMINAL_EVENTS and event.data.get("offset", self.offset) > self.offset:
+            self.gap = True  # ending here would skip text this reader never got
+            return None
+        self.seq = event.seq
+        if event.name in TERMINAL_EVENTS:
+            self.done = True
+            return sse(event.name, self.seq, self.offset, event.data["run"])
+        return sse(event.name, self.seq, self.offset, event.data)
+
+
+async def run_events(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    backends: RunBackends,
+    workspace_id: uuid.UUID,
+    run_id: uuid.UUID,
+    start: Position,
+) -> AsyncIterator[dict[str, str]]:
+    reader = _Reader(start)
+    async with sessionmaker() as session:
+        run = await repo.get_run(session, workspace_id, run_id)
+        if run is None:
+            return
+        if run.status in TERMINAL:
+            if reader.seq >= run.last_seq:
+                return  # resuming after the terminal event: nothing more to say
+            # A finished run: its live copy, if it is still complete, else the database.
+            try:
+                stored = await backends.events.read(str(run_id), reader.seq)
+            except Exception:
+                stored = []
+            for item in stored:
+                out = reader.take(await open_event(session, keyring, workspace_id, run_id, item))
+                if reader.gap:
+                    break
+                if out is not None:
+                    yield out
+                if reader.done:
+                    return
+        else:
+            async for out in _follow_live(session, keyring, backends, workspace_id, run_id, reader):
+                yield out
+            if reader.done:
+                return
+    async for out in _from_database(sessionmaker, keyring, workspace_id, run_id, reader.seq, reader.offset):
+        yield out
+
+
+async def _follow_live(
+    session: AsyncSession,
+    keyring: Keyring,
+    backends: RunBackends,
+    workspace_id: uuid.UUID,
+    run_id: uuid.UUID,
+    reader: _Reader,
+) -> AsyncIterator[dict[str, str]]:
+    live = backends.events.follow(str(run_id), reader.seq)
+    try:
+        while True:
+            try:
+                stored = await asyncio.wait_for(anext(live), LIVE_SILENCE_SECONDS)
+            except TimeoutError:
+                run = await repo.get_run(session, workspace_id, run_id)
+                await session.commit()
+                if run is None or run.status in TERMINAL:
+                    return  # it ended and its terminal event did not reach us: the database has it
+                continue
+            except Exception:
+                return  # the live copy failed us (fell behind, Redis gone): the database has the rest
+            out = reader.take(await open_event(session, keyring, workspace_id, run_id, stored))
+            await session.commit()  # never hold a pooled connection for the life of a stream
+            if reader.gap:
+                return
+            if out is not None:
+                yield out
+            if reader.done:
+                return
+    finally:
+        with contextlib.suppress(Exception):
+            await live.aclose()
+
+
+async def _from_database(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    keyring: Keyring,
+    workspace_id: uuid.UUID,
+    run_id: uuid.UUID,
+    seq: int,
+    offset: int,
+) -> AsyncIterator[dict[str, str]]:
+    """Follows the persisted output (saved about every second while running) until the run ends."""
+    while True:
+        async with sessionmaker() as session:
+            run = await repo.get_run(session, workspace_id, run_id)
+            if run is None:
+                return
+            output = await keyring.open_text(session, run, "output") if run.output is not None else ""
+            view = await run_view(session, keyring, run) if run.status in TERMINAL else None
+        # Events made up here carry a seq below the terminal one, so a reader resuming from one of them
+        # still gets the terminal event.
+        made_up = max(seq, run.last_seq - 1) if view is not None else seq
+        if len(output) > offset:
+            text, offset = output[offset:], len(output)
+            yield sse("run.delta", made_up, offset, {"text": text})
+        if view is not None:
+            usage = {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens}
+            yield sse("run.usage", made_up, offset, usage)
+            body = RunOut.model_validate(view).model_dump(mode="json")
+            yield sse(TERMINAL_EVENT_FOR[run.status], max(run.last_seq, seq + 1), offset, body)
+            return
+        await asyncio.sleep(DB_POLL_SECONDS)

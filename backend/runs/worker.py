@@ -1,0 +1,502 @@
+"""Runs, worker side: claim from the queue, call the provider, stream events, persist, settle; and the
+reconciler that makes sure no accepted run is lost when a worker or the queue is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from backend.catalogue.service import cost_micros
+from backend.core.settings import Settings
+from backend.crypto.service import Keyring
+from backend.runs import repository as repo
+from backend.runs.backends.base import QueueEntry
+from backend.runs.backends.factory import RunBackends
+from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, open_event, seal_event
+from backend.runs.models import Run
+from backend.runs.providers.base import Finished, ProviderError, ProviderRequest, TextDelta, UsageUpdate
+from backend.runs.providers.registry import provider_for
+from backend.runs.providers.retry import stream_with_retries
+from backend.runs.schemas import RunOut
+from backend.runs.service import EVENT_TTL_SECONDS, run_view
+from backend.workspaces.egress import allowed_hosts, check_base_url
+from backend.workspaces.service import provider_access
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CONCURRENCY = 100
+MAX_ATTEMPTS = 3  # a run whose worker vanished before its first token is retried this many times in all
+COALESCE_SECONDS = 0.025  # deltas closer together than this travel as one event
+
+
+@dataclass
+class InFlight:
+    run: Run
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    output: list[str] = field(default_factory=list)
+    chars: int = 0
+    text_events: int = 0
+    seq: int = 2
+    persisted_chars: int = 0
+    lease_lost: bool = False
+    usage: dict[str, int] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    last_emit: float = 0.0
+    flush_handle: asyncio.TimerHandle | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    started: float = field(default_factory=time.monotonic)
+    ttft_ms: int | None = None
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        backends: RunBackends,
+        settings: Settings,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        worker_id: str | None = None,
+        lease_seconds: float = 30.0,
+        flush_seconds: float = 1.0,
+        reconcile_seconds: float = 5.0,
+        lost_dispatch_seconds: float = 30.0,
+        grace_seconds: float = 20.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.keyring = keyring
+        self.backends = backends
+        self.settings = settings
+        self.concurrency = concurrency
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease = timedelta(seconds=lease_seconds)
+        self.flush_seconds = flush_seconds
+        self.reconcile_seconds = reconcile_seconds
+        self.lost_dispatch = timedelta(seconds=lost_dispatch_seconds)
+        self.grace_seconds = grace_seconds
+        self.in_flight: dict[str, InFlight] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = asyncio.Event()
+
+    # Lifecycle
+
+    async def run(self) -> None:
+        """Runs until stop() is called; then stops claiming and lets in-flight runs finish (grace period)."""
+        helpers = [
+            asyncio.create_task(self._consume_loop(), name="worker-consume"),
+            asyncio.create_task(self._cancel_listener(), name="worker-cancels"),
+            asyncio.create_task(self._reconcile_loop(), name="worker-reconcile"),
+        ]
+        try:
+            await self._stopping.wait()
+        finally:
+            helpers[0].cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helpers[0]
+            if self._tasks:
+                _, pending = await asyncio.wait(self._tasks, timeout=self.grace_seconds)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+            for helper in helpers[1:]:
+                helper.cancel()
+            await asyncio.gather(*helpers[1:], return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _consume_loop(self) -> None:
+        while not self._stopping.is_set():
+            await self._slots.acquire()
+            try:
+                entries = await self.backends.queue.consume(self.worker_id, count=1, block_ms=1000)
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            except Exception:
+                self._slots.release()
+                logger.warning("queue unreachable; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if not entries:
+                self._slots.release()
+                continue
+            task = asyncio.create_task(self._handle(entries[0]))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("run task failed", exc_info=task.exception())
+
+    async def _cancel_listener(self) -> None:
+        while True:
+            try:
+                async for run_id in self.backends.cancels.listen():
+                    flight = self.in_flight.get(run_id)
+                    if flight is not None:
+                        flight.cancel.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("cancel signals unreachable; the durable flag still works", exc_info=True)
+                await asyncio.sleep(1)
+
+    # One run
+
+    async def _handle(self, entry: QueueEntry) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            run = await repo.claim(session, uuid.UUID(entry.run_id), self.worker_id, self.lease)
+        # Acked once claimed (or found not claimable): from here the database lease is the truth.
+        with contextlib.suppress(Exception):
+            await self.backends.queue.ack(entry)
+        if run is None:
+            return
+        await self.execute(run)
+
+    async def execute(self, run: Run) -> None:
+        flight = InFlight(run=run)
+        run_id = str(run.id)
+        self.in_flight[run_id] = flight
+        try:
+            await self._execute(flight)
+        finally:
+            self.in_flight.pop(run_id, None)
+
+    async def _execute(self, flight: InFlight) -> None:
+        run = flight.run
+        async with self.sessionmaker() as session:
+            snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
+            request_or_error = await self._request(session, run, snapshot)
+        await self._emit(flight, "run.started", {"run_id": str(run.id), "attempt": run.attempts})
+        if isinstance(request_or_error, ProviderError):
+            await self._settle(flight, snapshot, status="failed", error=request_or_error)
+            return
+        provider = provider_for(snapshot["provider"], self.settings)
+        stream = stream_with_retries(provider, request_or_error)
+        finished: Finished | None = None
+        error: ProviderError | None = None
+
+        async def consume() -> None:
+            nonlocal finished
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    await self._on_text(flight, event.text)
+                elif isinstance(event, UsageUpdate):
+                    _merge_usage(flight.usage, event)
+                elif isinstance(event, Finished):
+                    if event.usage is not None:
+                        _merge_usage(flight.usage, event.usage)
+                    finished = event
+
+        consumer = asyncio.create_task(consume())
+        heartbeat = asyncio.create_task(self._heartbeat(flight))
+        cancelled = asyncio.create_task(flight.cancel.wait())
+        try:
+            await asyncio.wait({consumer, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+            if not consumer.done():
+                consumer.cancel()  # closes the provider stream at once: nothing more is billed
+            try:
+                await consumer
+            except asyncio.CancelledError:
+                if not flight.cancel.is_set():
+                    raise
+            except ProviderError as exc:
+                error = exc
+            except Exception as exc:
+                logger.exception("run %s: unexpected provider failure", run.id)
+                error = ProviderError("server_error", f"unexpected failure: {type(exc).__name__}", retryable=False)
+        finally:
+            heartbeat.cancel()
+            cancelled.cancel()
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+            await asyncio.gather(heartbeat, cancelled, return_exceptions=True)
+        if flight.lease_lost:
+            logger.warning("run %s: lease lost to the reconciler; leaving it", run.id)
+            return
+        await self._flush_pending(flight)
+        if finished is not None and error is None:
+            await self._settle(flight, snapshot, status="succeeded", finished=finished)
+        elif flight.cancel.is_set() and error is None:
+            await self._settle(flight, snapshot, status="cancelled")
+        else:
+            await self._settle(flight, snapshot, status="failed", error=error)
+
+    async def _request(
+        self, session: AsyncSession, run: Run, snapshot: dict[str, Any]
+    ) -> ProviderRequest | ProviderError:
+        config = snapshot["model_config"]
+        api_key = base_url = None
+        if snapshot["provider"] != "mock":
+            access = await provider_access(session, self.keyring, self.settings, run.workspace_id, snapshot["provider"])
+            if access is None:
+                return ProviderError("auth", f"the workspace has no {snapshot['provider']} key", retryable=False)
+            api_key, base_url = access.api_key, access.base_url
+            if base_url:
+                try:  # again at call time: the host's DNS answer may have changed since it was saved
+                    await check_base_url(base_url, allowed_hosts(self.settings.provider_hosts))
+                except Exception:
+                    return ProviderError("refused_target", "the provider base_url is not allowed", retryable=False)
+        return ProviderRequest(
+            provider=snapshot["provider"],
+            model=snapshot["model"],
+            system=snapshot["system"],
+            messages=snapshot["messages"],
+            max_tokens=config["max_tokens"],
+            temperature=config.get("temperature"),
+            top_p=config.get("top_p"),
+            top_k=config.get("top_k"),
+            stop_sequences=config.get("stop_sequences") or [],
+            api_key=api_key,
+            base_url=base_url,
+        )
+
+    async def _on_text(self, flight: InFlight, text: str) -> None:
+        if not text:
+            return
+        first = flight.text_events == 0
+        flight.output.append(text)
+        flight.chars += len(text)
+        flight.text_events += 1
+        if first:
+            flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
+            # Persisted before anyone can see it: from now on the reconciler knows tokens have streamed and
+            # must not retry this run (a retry would stream different text).
+            await self._persist(flight)
+        flight.pending.append(text)
+        now = time.monotonic()
+        if first or now - flight.last_emit >= COALESCE_SECONDS:
+            await self._flush_pending(flight)
+        elif flight.flush_handle is None:
+            delay = COALESCE_SECONDS - (now - flight.last_emit)
+            flight.flush_handle = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.create_task(self._flush_pending(flight))
+            )
+
+    async def _flush_pending(self, flight: InFlight) -> None:
+        async with flight.lock:
+            if flight.flush_handle is not None:
+                flight.flush_handle.cancel()
+                flight.flush_handle = None
+            if not flight.pending:
+                return
+            text = "".join(flight.pending)
+            flight.pending.clear()
+            offset = sum(len(p) for p in flight.output)  # everything up to the pending text is already out
+            await self._emit_locked(flight, "run.delta", {"text": text, "offset": offset})
+            flight.last_emit = time.monotonic()
+
+    async def _emit(self, flight: InFlight, name: str, data: dict[str, Any]) -> None:
+        async with flight.lock:
+            await self._emit_locked(flight, name, data)
+
+    async def _emit_locked(self, flight: InFlight, name: str, data: dict[str, Any], seq: int | None = None) -> None:
+        if seq is None:
+            seq = flight.seq
+            flight.seq += 1
+        run = flight.run
+        try:
+            async with self.sessionmaker() as session:
+                stored = await seal_event(session, self.keyring, run.workspace_id, run.id, RunEvent(seq, name, data))
+            await self.backends.events.append(str(run.id), stored)
+        except Exception:
+            # The live copy is best effort: readers that see a gap resume from the database copy.
+            logger.warning("run %s: could not append %s to the live stream", run.id, name, exc_info=True)
+
+    async def _persist(self, flight: InFlight) -> None:
+        run = flight.run
+        text = "".join(flight.output)
+        async with self.sessionmaker() as session, session.begin():
+            await self.keyring.seal_field(session, run, "output", text)
+            values = {"output": run.output, "output_chars": len(text), "last_seq": flight.seq}
+            if flight.ttft_ms is not None:
+                values["ttft_ms"] = flight.ttft_ms
+            outcome = await repo.renew(session, run.id, self.worker_id, self.lease, values)
+        if outcome is False:
+            flight.lease_lost = True
+            flight.cancel.set()
+        elif outcome is not None:
+            flight.cancel.set()  # cancel requested through the durable flag
+        flight.persisted_chars = len(text)
+
+    async def _heartbeat(self, flight: InFlight) -> None:
+        """Renews the lease and saves the partial output about every flush interval; picks up the cancel flag."""
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            try:
+                await self._persist(flight)
+            except Exception:
+                logger.warning("run %s: could not persist progress", flight.run.id, exc_info=True)
+
+    async def _settle(
+        self,
+        flight: InFlight,
+        snapshot: dict[str, Any],
+        *,
+        status: str,
+        finished: Finished | None = None,
+        error: ProviderError | None = None,
+    ) -> None:
+        run = flight.run
+        output = "".join(flight.output)
+        usage = flight.usage
+        estimated = finished is None or "output_tokens" not in usage
+        input_tokens = usage.get("input_tokens", 0)
+        output_tokens = usage.get("output_tokens", 0)
+        if estimated:
+            # No final figures (cancelled, failed mid-stream): count what streamed, and say it is an estimate.
+            output_tokens = max(output_tokens, flight.text_events, math.ceil(len(output) / 4) if output else 0)
+        cost = cost_micros(
+            snapshot["price"],
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
+            cache_read_tokens=usage.get("cache_read_input_tokens", 0),
+        )
+        usage_seq, terminal_seq = flight.seq, flight.seq + 1
+        values: dict[str, Any] = {
+            "status": status,
+            "output_chars": len(output),
+            "stop_reason": finished.stop_reason if finished else ("cancelled" if status == "cancelled" else None),
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "usage_estimated": estimated,
+            "cost_micros": cost,
+            "ttft_ms": flight.ttft_ms,
+            "duration_ms": int((time.monotonic() - flight.started) * 1000),
+            "error": {"kind": error.kind, "message": error.message, "retryable": error.retryable} if error else None,
+            "last_seq": terminal_seq,
+        }
+        async with self.sessionmaker() as session, session.begin():
+            await self.keyring.seal_field(session, run, "output", output)
+            values["output"] = run.output
+            done = await repo.finish(session, run.id, self.worker_id, values)
+            view = await run_view(session, self.keyring, done) if done is not None else None
+        if done is None:
+            logger.warning("run %s: lease lost before it could be settled", run.id)
+            return
+        async with flight.lock:
+            await self._emit_locked(
+                flight, "run.usage", {"input_tokens": input_tokens, "output_tokens": output_tokens}, seq=usage_seq
+            )
+            payload = {"run": RunOut.model_validate(view).model_dump(mode="json"), "offset": len(output)}
+            await self._emit_locked(flight, TERMINAL_EVENT_FOR[status], payload, seq=terminal_seq)
+        with contextlib.suppress(Exception):
+            await self.backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+
+    # Reconciler
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("reconciler pass failed", exc_info=True)
+            await asyncio.sleep(self.reconcile_seconds)
+
+    async def reconcile_once(self) -> dict[str, int]:
+        """Safe in every worker at once (SKIP LOCKED): expired leases are retried (no token yet) or failed
+        (`worker_lost`, partial output kept); runs the queue lost are published again."""
+        retried: list[uuid.UUID] = []
+        failed: list[Run] = []
+        async with self.sessionmaker() as session, session.begin():
+            for run in await repo.expired_leases(session, limit=100):
+                if run.output_chars == 0 and run.attempts < MAX_ATTEMPTS:
+                    await repo.requeue(session, run.id)
+                    retried.append(run.id)
+                else:
+                    failed.append(run)
+            republish = await repo.lost_dispatches(session, self.lost_dispatch, limit=500)
+        for run in failed:
+            await self._fail_lost(run)
+        for run_id in [*retried, *republish]:
+            with contextlib.suppress(Exception):
+                await self.backends.queue.publish(str(run_id))
+        return {"retried": len(retried), "failed": len(failed), "republished": len(republish)}
+
+    async def _fail_lost(self, run: Run) -> None:
+        """Ends a run whose worker vanished mid-stream, with the most output anyone saw."""
+        async with self.sessionmaker() as session:
+            persisted = await self.keyring.open_text(session, run, "output") if run.output is not None else ""
+            streamed, last_seq = await self._streamed_text(session, run)
+            snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
+        output = streamed if len(streamed) > len(persisted) and streamed.startswith(persisted) else persisted
+        flight = InFlight(run=run, output=[output] if output else [], chars=len(output))
+        flight.text_events = 0
+        flight.seq = max(last_seq, run.last_seq) + 1
+        flight.ttft_ms = run.ttft_ms
+        error = ProviderError("stream_error", "worker_lost: the worker running this run stopped", retryable=False)
+        async with self.sessionmaker() as session, session.begin():
+            await self.keyring.seal_field(session, run, "output", output)
+            output_tokens = math.ceil(len(output) / 4) if output else 0
+            snapshot_price = snapshot["price"]
+            values = {
+                "status": "failed",
+                "output": run.output,
+                "output_chars": len(output),
+                "input_tokens": run.input_tokens or 0,
+                "output_tokens": output_tokens,
+                "usage_estimated": True,
+                "cost_micros": cost_micros(
+                    snapshot_price, input_tokens=run.input_tokens or 0, output_tokens=output_tokens
+                ),
+                "error": {"kind": "worker_lost", "message": error.message, "retryable": False},
+                "last_seq": flight.seq + 1,
+            }
+            done = await repo.finish(session, run.id, None, values)
+            view = await run_view(session, self.keyring, done) if done is not None else None
+        if done is None:
+            return
+        async with flight.lock:
+            await self._emit_locked(
+                flight,
+                "run.usage",
+                {"input_tokens": values["input_tokens"], "output_tokens": output_tokens},
+                seq=flight.seq,
+            )
+            payload = {"run": RunOut.model_validate(view).model_dump(mode="json"), "offset": len(output)}
+            await self._emit_locked(flight, "run.failed", payload, seq=flight.seq + 1)
+        with contextlib.suppress(Exception):
+            await self.backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+
+    async def _streamed_text(self, session: AsyncSession, run: Run) -> tuple[str, int]:
+        """The output as the live stream carried it (it may be ahead of the last persisted copy)."""
+        text, last_seq = "", 0
+        try:
+            stored = await self.backends.events.read(str(run.id), 0)
+        except Exception:
+            return "", 0
+        for item in stored:
+            event = await open_event(session, self.keyring, run.workspace_id, run.id, item)
+            last_seq = max(last_seq, event.seq)
+            if event.name == "run.delta":
+                start = event.data["offset"] - len(event.data["text"])
+                if start == len(text):
+                    text += event.data["text"]
+        return text, last_seq
+
+
+def _merge_usage(usage: dict[str, int], update: UsageUpdate) -> None:
+    for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+        value = getattr(update, name)
+        if value is not None:
+            usage[name] = value

@@ -62,6 +62,12 @@ async def _version_out(session, keyring, version: PromptVersion) -> schemas.Vers
     )
 
 
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison: W/"x" matches "x", and * matches any current representation."""
+    tags = [tag.strip() for tag in if_none_match.split(",")]
+    return "*" in tags or etag in [tag.removeprefix("W/") for tag in tags]
+
+
 def _etag(version: PromptVersion) -> str:
     # A version never changes, so its id and content hash identify every byte of the answer.
     return f'"{version.id.hex}-{version.content_hash.hex()[:16]}"'
@@ -98,7 +104,7 @@ async def import_prompt(
     return _prompt_out(await service.import_prompt(session, keyring, access, body, actor))
 
 
-@router.get("/by-name/{name}", response_model=schemas.VersionOut)
+@router.get("/by-name/{name:path}", response_model=schemas.VersionOut)
 async def get_by_name(
     name: str,
     access: WorkspaceViewer,
@@ -112,7 +118,7 @@ async def get_by_name(
     found = await service.resolve_by_name(session, access, name, label=label, number=version)
     etag = _etag(found)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if if_none_match and etag in [tag.strip() for tag in if_none_match.split(",")]:
+    if if_none_match and _matches(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     out = await _version_out(session, keyring, found)
     return JSONResponse(out.model_dump(mode="json", by_alias=True), headers=headers)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.workspaces.schemas import Body
+from backend.workspaces.schemas import Body, refuse_nul
 
 LABEL_PATTERN = r"^[a-z0-9-]{1,40}$"
 MAX_MESSAGES = 500
@@ -27,6 +27,7 @@ class MessageIn(Content):
 
 
 class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive intact
+    """Stored in clear (it is metadata), so NUL is refused here."""
     provider: str = Field(min_length=1, max_length=32)
     model: str = Field(min_length=1, max_length=200)
     max_tokens: int = Field(ge=1)
@@ -34,6 +35,8 @@ class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive inta
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+
+    _no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
 class VersionContent(BaseModel):
@@ -55,6 +58,8 @@ class VersionContent(BaseModel):
 
 class VersionIn(VersionContent):
     message: str = Field(default="", max_length=500, description="Commit message")
+
+    _no_nul = field_validator("message", mode="after")(refuse_nul)
 
 
 class PromptIn(Body):
@@ -149,6 +154,8 @@ class ExportedVersion(BaseModel):
     message: str = Field(default="", max_length=500)
     created_at: datetime | None = None
 
+    _no_nul = field_validator("message", mode="after")(refuse_nul)
+
 
 class ExportedLabel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -163,6 +170,8 @@ class ExportedPrompt(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
     archived: bool = False
+
+    _no_nul = field_validator("name", "description", mode="after")(refuse_nul)
 
 
 class PromptExport(BaseModel):

@@ -24,7 +24,7 @@ from backend.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptV
 from backend.prompts.schemas import LABEL_PATTERN, PromptExport, VersionContent
 from backend.workspaces.service import Actor, WorkspaceAccess, record_audit, require_at_least
 
-_LABEL_RE = re.compile(LABEL_PATTERN)
+_LABEL_RE = re.compile(LABEL_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 class InvalidVersion(ProblemError):
@@ -140,7 +140,8 @@ async def save_version(
     material = rendering.content_hash_material(content.system, messages, config)
     content_hash = await keyring.content_hash(session, access.workspace.id, material)
 
-    await repo.get_prompt(session, access.workspace.id, prompt.id, for_update=True)
+    if await repo.get_prompt(session, access.workspace.id, prompt.id, for_update=True) is None:
+        raise PromptNotFound(f"Prompt {prompt.id} was deleted")
     existing = await repo.get_version_by_hash(session, prompt.id, content_hash)
     if existing is not None:
         return existing, False
@@ -252,7 +253,7 @@ async def diff(
 async def move_label(
     session: AsyncSession, access: WorkspaceAccess, prompt_id: uuid.UUID, name: str, number: int, actor: Actor
 ) -> PromptLabel:
-    if not _LABEL_RE.match(name):
+    if not _LABEL_RE.fullmatch(name):
         raise Invalid(["path", "label"], "labels are 1 to 40 of a-z, 0-9 and -")
     prompt = await get_prompt(session, access, prompt_id, for_update=True)
     version = await get_version(session, access, prompt_id, number)

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.prompts.schemas import Content, VersionContent
+from backend.workspaces.schemas import refuse_nul
 
 
 class Overrides(Content):
@@ -21,6 +22,8 @@ class Overrides(Content):
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=1)
     stop_sequences: list[str] | None = Field(default=None, max_length=16)
+
+    _no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
 class RunIn(BaseModel):

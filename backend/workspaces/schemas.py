@@ -11,10 +11,24 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 Role = Literal["owner", "admin", "editor", "viewer"]
 
 
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refuse it up front (422) in any clear-text field."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class Body(BaseModel):
     """Request bodies refuse unknown fields so that a typo is an error, not a silent no-op."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
 
 class SignupIn(Body):

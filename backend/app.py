@@ -22,6 +22,10 @@ from backend.crypto.service import Keyring
 from backend.maintenance import maintenance_loop
 from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
+from backend.runs.backends.factory import build_backends
+from backend.runs.endpoints import router as runs_router
+from backend.runs.providers.registry import close_providers
+from backend.runs.worker import Worker
 from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
 
@@ -39,9 +43,14 @@ def build_keyring(settings: Settings, *, create_key_file: bool = False) -> Keyri
 
 
 def create_app(
-    settings: Settings | None = None, *, keyring: Keyring | None = None, background_jobs: bool = False
+    settings: Settings | None = None,
+    *,
+    keyring: Keyring | None = None,
+    background_jobs: bool = False,
+    workers: int = 0,
 ) -> FastAPI:
-    """`background_jobs` runs the workers' housekeeping inside this process (the all-in-one `up`)."""
+    """`background_jobs` runs the workers' housekeeping inside this process, and `workers` > 0 runs a run
+    worker of that concurrency in it too (both for the all-in-one `up`)."""
     settings = settings or get_settings()
     if not settings.database_url:
         raise RuntimeError("PLAYGROUND_DATABASE_URL is not set")
@@ -51,13 +60,28 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await keyring.start_listener(settings.database_url)
         jobs = asyncio.create_task(maintenance_loop(app.state.sessionmaker)) if background_jobs else None
+        worker = None
+        if workers > 0:
+            worker = Worker(
+                sessionmaker=app.state.sessionmaker,
+                keyring=keyring,
+                backends=app.state.run_backends,
+                settings=settings,
+                concurrency=workers,
+            )
+            worker_task = asyncio.create_task(worker.run(), name="in-process-worker")
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
+                await worker_task
             if jobs is not None:
                 jobs.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await jobs
+            await app.state.run_backends.aclose()
+            await close_providers()
             await keyring.stop_listener()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
@@ -78,6 +102,7 @@ def create_app(
     app.state.engine = create_engine(settings.database_url)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.run_backends = build_backends(app.state.redis, settings.redis_prefix)
     app.state.limiter = (
         RedisLimiter(app.state.redis, settings.redis_prefix) if app.state.redis is not None else MemoryLimiter()
     )
@@ -85,7 +110,7 @@ def create_app(
     install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    for router in (auth_router, me_router, workspaces_router, prompts_router):
+    for router in (auth_router, me_router, workspaces_router, prompts_router, runs_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 logger = logging.getLogger("playground")
+DEFAULT_UP_WORKERS = 100  # concurrent runs of the in-process worker of `playground up`
 
 
 def _configure_logging() -> None:
@@ -111,7 +112,12 @@ def up(host: str, port: int, data_dir: Path) -> None:
         from backend.app import build_keyring, create_app
 
         settings = Settings(database_url=database_url, data_dir=data_dir)
-        app = create_app(settings, keyring=build_keyring(settings, create_key_file=True), background_jobs=True)
+        app = create_app(
+            settings,
+            keyring=build_keyring(settings, create_key_file=True),
+            background_jobs=True,
+            workers=DEFAULT_UP_WORKERS,
+        )
         mode = "external PostgreSQL" if embedded is None else f"private PostgreSQL in {data_dir}"
         queue = "Redis" if settings.redis_url else "in-process queue"
         click.echo(
@@ -134,40 +140,67 @@ def api(host: str, port: int) -> None:
     _exit_on_sigterm()
     _require_database_url()
     from backend.app import create_app
+    from backend.core.settings import get_settings
 
+    if not get_settings().redis_url:
+        # Without Redis the api's runs could only reach a worker in its own process, and it has none:
+        # accepted runs would never start. `playground up` is the all-in-one mode.
+        raise click.UsageError("PLAYGROUND_REDIS_URL is not set: the api hands runs to workers through Redis")
     _serve(create_app(), host, port)
 
 
 @main.command()
-@click.option("--concurrency", default=50, show_default=True, type=int)
+@click.option("--concurrency", default=100, show_default=True, type=int, help="Runs streamed at once.")
 def worker(concurrency: int) -> None:
-    """The worker process for production: housekeeping now; runs arrive with the runs issue."""
+    """The worker process for production: claims runs, streams them, reconciles, housekeeps."""
     import asyncio
+
+    from redis.asyncio import Redis
 
     from backend.app import build_keyring
     from backend.core.database import create_engine, create_sessionmaker
     from backend.core.settings import get_settings
     from backend.maintenance import maintenance_loop
+    from backend.runs.backends.factory import build_backends
+    from backend.runs.providers.registry import close_providers
+    from backend.runs.worker import Worker
 
     _raise_open_file_limit()
-    _exit_on_sigterm()
     url = _require_database_url()
-    keyring = build_keyring(get_settings())
+    settings = get_settings()
+    if not settings.redis_url:
+        raise click.UsageError("PLAYGROUND_REDIS_URL is not set: a separate worker needs Redis to reach the api")
+    keyring = build_keyring(settings)
 
     async def run() -> None:
-        engine = create_engine(url, pool_size=5)
-        await keyring.start_listener(url)
-        logger.info("worker started (concurrency %d)", concurrency)
-        try:
-            await maintenance_loop(create_sessionmaker(engine))
-        finally:
-            await keyring.stop_listener()
-            await engine.dispose()
+        import signal as signals
 
-    try:
-        asyncio.run(run())
-    except (KeyboardInterrupt, SystemExit):
-        logger.info("worker stopped")
+        engine = create_engine(url, pool_size=10)
+        sessionmaker = create_sessionmaker(engine)
+        redis = Redis.from_url(settings.redis_url)
+        backends = build_backends(redis, settings.redis_prefix)
+        runner = Worker(
+            sessionmaker=sessionmaker, keyring=keyring, backends=backends, settings=settings, concurrency=concurrency
+        )
+        loop = asyncio.get_running_loop()
+        for sig in (signals.SIGTERM, signals.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        await keyring.start_listener(url)
+        housekeeping = asyncio.create_task(maintenance_loop(sessionmaker))
+        logger.info("worker %s started (concurrency %d)", runner.worker_id, concurrency)
+        try:
+            await runner.run()
+        finally:
+            housekeeping.cancel()
+            await asyncio.gather(housekeeping, return_exceptions=True)
+            await backends.aclose()
+            await close_providers()
+            await keyring.stop_listener()
+            await redis.aclose()
+            await engine.dispose()
+            logger.info("worker stopped")
+
+    asyncio.run(run())
 
 
 @main.command()

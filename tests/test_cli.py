@@ -83,9 +83,12 @@ def _curl_journey(base: str) -> None:
         csrf = {"X-CSRF-Token": c.cookies["csrf_token"]}
         ws = c.post("/workspaces", json={"name": "Acme"}, headers=csrf).json()["id"]
         with httpx.Client(base_url=f"{base}/api/v1") as other:
-            assert other.post(
-                "/auth/signup", json={"email": "member@example.com", "password": "long enough 2", "name": "M"}
-            ).status_code == 201
+            assert (
+                other.post(
+                    "/auth/signup", json={"email": "member@example.com", "password": "long enough 2", "name": "M"}
+                ).status_code
+                == 201
+            )
         member = {"email": "member@example.com", "role": "editor"}
         added = c.post(f"/workspaces/{ws}/members", json=member, headers=csrf)
         assert added.json()["status"] == "added"
@@ -110,7 +113,10 @@ def test_up_starts_serves_stops_and_keeps_data(data_dir):
         # A second `up` on the same data dir refuses clearly instead of corrupting it.
         second = subprocess.run(
             [*PLAYGROUND, "up", "--port", str(_free_port()), "--data-dir", str(data_dir)],
-            env=_env(), capture_output=True, text=True, timeout=60,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode != 0
         assert "in use" in second.stderr and str(data_dir) in second.stderr
@@ -148,14 +154,20 @@ def test_keys_commands_rotate_online_next_to_a_running_up(data_dir):
 
             rotated = subprocess.run(
                 [*PLAYGROUND, "keys", "rotate-workspace", ws, "--data-dir", str(data_dir), "--settle-seconds", "0"],
-                env=_env(), capture_output=True, text=True, timeout=120,
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert rotated.returncode == 0, rotated.stderr
             assert "data key v2 active; 1 values re-encrypted" in rotated.stderr
 
             master = subprocess.run(
                 [*PLAYGROUND, "keys", "rotate-master", "--data-dir", str(data_dir)],
-                env=_env(), capture_output=True, text=True, timeout=120,
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert master.returncode == 0, master.stderr
             assert "re-wrapped the data keys of 1 workspaces" in master.stderr
@@ -237,9 +249,12 @@ def test_production_mode_migrate_then_api(fresh_database):
 
 
 def test_api_without_master_key_says_what_is_missing(fresh_database, tmp_path):
-    env = _env(PLAYGROUND_DATABASE_URL=fresh_database, PLAYGROUND_DATA_DIR=str(tmp_path))
-    result = subprocess.run([*PLAYGROUND, "api", "--port", str(_free_port())], env=env, capture_output=True,
-                            text=True, timeout=60)
+    env = _env(
+        PLAYGROUND_DATABASE_URL=fresh_database, PLAYGROUND_DATA_DIR=str(tmp_path), PLAYGROUND_REDIS_URL=REDIS_URL
+    )
+    result = subprocess.run(
+        [*PLAYGROUND, "api", "--port", str(_free_port())], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "PLAYGROUND_MASTER_KEY" in result.stderr
     assert not (tmp_path / "master.key").exists(), "only `up` may create a key file"

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
 
+    # Workers: how long a claimed run's lease lasts without renewal, how often the reconciler looks for
+    # lost runs, after how long a dispatched-but-unclaimed run counts as lost by the queue, and how long
+    # SIGTERM waits for in-flight runs.
+    worker_lease_seconds: float = 30.0
+    reconcile_seconds: float = 5.0
+    lost_dispatch_seconds: float = 30.0
+    worker_grace_seconds: float = 20.0
+
     mock_ttft_ms: int = 150
     mock_token_ms: int = 15
     worker_metrics_port: int = 9464

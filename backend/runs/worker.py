@@ -70,11 +70,11 @@ class Worker:
         settings: Settings,
         concurrency: int = DEFAULT_CONCURRENCY,
         worker_id: str | None = None,
-        lease_seconds: float = 30.0,
+        lease_seconds: float | None = None,
         flush_seconds: float = 1.0,
-        reconcile_seconds: float = 5.0,
-        lost_dispatch_seconds: float = 30.0,
-        grace_seconds: float = 20.0,
+        reconcile_seconds: float | None = None,
+        lost_dispatch_seconds: float | None = None,
+        grace_seconds: float | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.keyring = keyring
@@ -82,11 +82,11 @@ class Worker:
         self.settings = settings
         self.concurrency = concurrency
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease = timedelta(seconds=lease_seconds)
-        self.flush_seconds = flush_seconds
-        self.reconcile_seconds = reconcile_seconds
-        self.lost_dispatch = timedelta(seconds=lost_dispatch_seconds)
-        self.grace_seconds = grace_seconds
+        self.lease = timedelta(seconds=lease_seconds or settings.worker_lease_seconds)
+        self.flush_seconds = min(flush_seconds, self.lease.total_seconds() / 3)
+        self.reconcile_seconds = reconcile_seconds or settings.reconcile_seconds
+        self.lost_dispatch = timedelta(seconds=lost_dispatch_seconds or settings.lost_dispatch_seconds)
+        self.grace_seconds = settings.worker_grace_seconds if grace_seconds is None else grace_seconds
         self.in_flight: dict[str, InFlight] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)

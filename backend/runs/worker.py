@@ -58,6 +58,7 @@ class InFlight:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     started: float = field(default_factory=time.monotonic)
     ttft_ms: int | None = None
+    shutdown: bool = False  # stopped by SIGTERM after the grace period: hand the run back
 
 
 class Worker:
@@ -109,6 +110,12 @@ class Worker:
                 await helpers[0]
             if self._tasks:
                 _, pending = await asyncio.wait(self._tasks, timeout=self.grace_seconds)
+                if pending:
+                    # Out of time: hand the rest back rather than leave them to the lease expiring.
+                    for flight in self.in_flight.values():
+                        flight.shutdown = True
+                        flight.cancel.set()
+                    _, pending = await asyncio.wait(pending, timeout=10)
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
@@ -232,6 +239,9 @@ class Worker:
             logger.warning("run %s: lease lost to the reconciler; leaving it", run.id)
             return
         await self._flush_pending(flight)
+        if flight.shutdown and finished is None and error is None:
+            await self._hand_back(flight, snapshot)
+            return
         if finished is not None and error is None:
             await self._settle(flight, snapshot, status="succeeded", finished=finished)
         elif flight.cancel.is_set() and error is None:

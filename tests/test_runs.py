@@ -623,11 +623,6 @@ async def test_resume_after_the_live_stream_expired_comes_from_the_database(clie
             assert resumed[-2]["data"] == {"input_tokens": 40, "output_tokens": 40}
 
 
-@pytest.mark.xfail(
-    reason="BUG: after the live stream expired, resuming right after run.usage repeats run.usage "
-    "(streaming._from_database always yields run.usage)",
-    strict=True,
-)
 async def test_resume_after_usage_on_an_expired_stream_gives_only_the_terminal_event(client, app, ws):
     run_id, _run, events = await _finished_run(client, app, ws)
     await app.state.run_backends.events.close(run_id, ttl_seconds=0)
@@ -636,11 +631,6 @@ async def test_resume_after_usage_on_an_expired_stream_gives_only_the_terminal_e
     assert [e["event"] for e in resumed] == ["run.completed"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: streaming._from_database gives the made-up run.delta and run.usage the same id "
-    "(seq last_seq-1, same offset), so ids do not order the events",
-    strict=True,
-)
 async def test_resumed_stream_from_the_database_has_strictly_increasing_ids(client, app, ws):
     run_id, _run, events = await _finished_run(client, app, ws)
     await app.state.run_backends.events.close(run_id, ttl_seconds=0)

@@ -150,16 +150,24 @@ async def _from_database(
                 return
             output = await keyring.open_text(session, run, "output") if run.output is not None else ""
             view = await run_view(session, keyring, run) if run.status in TERMINAL else None
-        # Events made up here carry a seq below the terminal one, so a reader resuming from one of them
-        # still gets the terminal event.
-        made_up = max(seq, run.last_seq - 1) if view is not None else seq
+        # A finished run's events end with run.usage at last_seq - 1 and the terminal event at last_seq (a run
+        # cancelled while queued has no usage event). Events made up here keep those seqs, so their ids
+        # order the stream and a reader resuming from any of them gets exactly what follows.
+        if view is None:
+            if len(output) > offset:
+                text, offset = output[offset:], len(output)
+                yield sse("run.delta", seq, offset, {"text": text})
+            await asyncio.sleep(DB_POLL_SECONDS)
+            continue
+        has_usage = not (run.status == "cancelled" and run.last_seq <= 2)
+        usage_seq = run.last_seq - 1 if has_usage else None
         if len(output) > offset:
             text, offset = output[offset:], len(output)
-            yield sse("run.delta", made_up, offset, {"text": text})
-        if view is not None:
-            usage = {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens}
-            yield sse("run.usage", made_up, offset, usage)
-            body = RunOut.model_validate(view).model_dump(mode="json")
-            yield sse(TERMINAL_EVENT_FOR[run.status], max(run.last_seq, seq + 1), offset, body)
-            return
-        await asyncio.sleep(DB_POLL_SECONDS)
+            seq = max(seq, run.last_seq - (2 if has_usage else 1))
+            yield sse("run.delta", seq, offset, {"text": text})
+        if usage_seq is not None and seq < usage_seq:
+            seq = usage_seq
+            yield sse("run.usage", seq, offset, {"input_tokens": run.input_tokens, "output_tokens": run.output_tokens})
+        body = RunOut.model_validate(view).model_dump(mode="json")
+        yield sse(TERMINAL_EVENT_FOR[run.status], max(run.last_seq, seq + 1), offset, body)
+        return

@@ -1079,13 +1079,19 @@ async def test_queued_runs_the_queue_lost_are_published_again(client, app, ws, d
             {"id": waiting},
         )
 
+    # The cap is full with the two dispatched runs, so the third really is waiting its turn.
+    assert (await client.put(f"/workspaces/{ws}/limits", json={"max_concurrent_runs": 2})).status_code == 200
     assert await reconciler(app).reconcile_once() == {"retried": 0, "failed": 0, "republished": 1}
+    async with db_engine.connect() as conn:
+        still_waiting = (
+            await conn.execute(text("SELECT dispatched_at IS NULL FROM run WHERE id = :id"), {"id": waiting})
+        ).scalar_one()
+    assert still_waiting, "a run waiting behind its workspace's cap must not be published"
     async with RunningWorker(app):
         run = await wait_for(client, ws, lost)
         await asyncio.sleep(0.2)
     assert run["status"] == "succeeded" and run["output"] == "lost in redis "
     assert (await get_run(client, ws, recent))["status"] == "queued"
-    assert (await get_run(client, ws, waiting))["status"] == "queued"
 
 
 # --- encryption ----------------------------------------------------------------------------------------

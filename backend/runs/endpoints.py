@@ -16,7 +16,14 @@ from backend.runs.backends.factory import RunBackends
 from backend.runs.events import parse_event_id
 from backend.runs.schemas import Estimate, RunAccepted, RunIn, RunOut
 from backend.runs.streaming import run_events
-from backend.workspaces.dependencies import AppKeyring, AppSettings, CurrentActor, WorkspaceEditor, WorkspaceViewer
+from backend.workspaces.dependencies import (
+    AppKeyring,
+    AppLimiter,
+    AppSettings,
+    CurrentActor,
+    WorkspaceEditor,
+    WorkspaceViewer,
+)
 
 router = APIRouter(prefix="/workspaces/{ws}/runs", tags=["runs"])
 KEEPALIVE_SECONDS = 10
@@ -43,13 +50,14 @@ async def create_run(
     keyring: AppKeyring,
     settings: AppSettings,
     backends: AppBackends,
+    limiter: AppLimiter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunAccepted:
     """Start a run of a version (or of a draft, saved as a version) with variable values (editor+).
 
     The same Idempotency-Key with the same body returns the same run; with another body, 409."""
     run = await service.create_run(
-        session, keyring, settings, backends, access, body, idempotency_key=idempotency_key
+        session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
     )
     return _accepted(request, access.workspace.id, run)
 
@@ -150,9 +158,10 @@ async def rerun(
     session: DbSession,
     keyring: AppKeyring,
     backends: AppBackends,
+    limiter: AppLimiter,
 ) -> RunAccepted:
     """A new run from the same pinned snapshot (with temperature > 0 the output may differ)."""
-    run = await service.rerun(session, keyring, backends, access, run_id)
+    run = await service.rerun(session, keyring, backends, limiter, access, run_id)
     return _accepted(request, access.workspace.id, run)
 
 

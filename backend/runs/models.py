@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +56,9 @@ class Run(Base):
     output_tokens: Mapped[int | None] = mapped_column(Integer)
     usage_estimated: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=sql("false"))
     cost_micros: Mapped[int | None] = mapped_column(BigInteger)
+    # The worst case reserved against the budget at acceptance, and the budget month it was reserved in.
+    reserved_micros: Mapped[int | None] = mapped_column(BigInteger)
+    budget_month: Mapped[date | None] = mapped_column(Date)
     ttft_ms: Mapped[int | None] = mapped_column(Integer)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -74,6 +88,18 @@ class Run(Base):
         Index("ix_run_prompt_created", "prompt_id", sql("created_at DESC")),
         Index("ix_run_running_lease", "lease_expires_at", postgresql_where=sql("status = 'running'")),
         Index("ix_run_queued", "created_at", postgresql_where=sql("status = 'queued'")),
+        # Runs waiting their turn behind their workspace's concurrency cap, oldest first.
+        Index(
+            "ix_run_waiting",
+            "workspace_id",
+            "created_at",
+            postgresql_where=sql("status = 'queued' AND dispatched_at IS NULL"),
+        ),
+        Index(
+            "ix_run_active",
+            "workspace_id",
+            postgresql_where=sql("status = 'running' OR (status = 'queued' AND dispatched_at IS NOT NULL)"),
+        ),
         Index(
             "uq_run_idempotency",
             "workspace_id",

@@ -169,3 +169,49 @@ async def lost_dispatches(session: AsyncSession, older_than: timedelta, limit: i
     if ids:
         await session.execute(update(Run).where(Run.id.in_(ids)).values(dispatched_at=func.now()))
     return ids
+
+
+async def lock_dispatch(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Serialises admission decisions of one workspace: its concurrency cap is never overshot."""
+    name = f"dispatch/{workspace_id}"
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+
+
+async def count_active(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    """Runs running or handed to the queue: what counts against max_concurrent_runs."""
+    stmt = select(func.count()).where(
+        Run.workspace_id == workspace_id,
+        or_(Run.status == "running", and_(Run.status == "queued", Run.dispatched_at.is_not(None))),
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def count_queued(session: AsyncSession, workspace_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(Run.workspace_id == workspace_id, Run.status == "queued")
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def admit_waiting(session: AsyncSession, workspace_id: uuid.UUID, limit: int) -> list[uuid.UUID]:
+    """The oldest runs waiting their turn, handed to the queue now."""
+    stmt = (
+        select(Run.id)
+        .where(Run.workspace_id == workspace_id, Run.status == "queued", Run.dispatched_at.is_(None))
+        .order_by(Run.created_at, Run.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(stmt)).scalars())
+    if ids:
+        await session.execute(update(Run).where(Run.id.in_(ids)).values(dispatched_at=func.now()))
+    return ids
+
+
+async def workspaces_with_waiting(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    stmt = (
+        select(Run.workspace_id)
+        .where(Run.status == "queued", Run.dispatched_at.is_(None))
+        .group_by(Run.workspace_id)
+        .order_by(func.min(Run.created_at))
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())

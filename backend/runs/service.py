@@ -5,26 +5,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.catalogue.service import config_problems, cost_micros, micros_to_usd, price_for
+from backend.catalogue.service import config_problems, cost_micros, micros_to_usd
 from backend.core.database import after_commit
-from backend.core.errors import Conflict, Forbidden, Invalid, NotFound, ProblemError
+from backend.core.errors import Conflict, Forbidden, Invalid, NotFound, ProblemError, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
 from backend.prompts import service as prompts
+from backend.ratelimit.limiter import Limiter
 from backend.runs import repository as repo
 from backend.runs.backends.factory import RunBackends
 from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, seal_event
 from backend.runs.models import TERMINAL, Run
 from backend.runs.schemas import RunIn, RunOut
+from backend.usage import service as usage
 from backend.workspaces.service import Actor, WorkspaceAccess, provider_access, record_audit
 
 EVENT_TTL_SECONDS = 600  # the live copy of a finished run's events; the database copy stays
@@ -77,10 +79,13 @@ async def _prepare(
     if problems:
         raise _invalid(problems)
     provider, model = config["provider"], config["model"]
-    price = price_for(provider, model)
+    price = await usage.effective_price(session, access.workspace.id, provider, model)
     if price is None:
-        # Never a silent $0: a model without a known price cannot run (the money issue adds overrides).
-        raise Invalid(["body", "overrides", "model"], f"no price is known for {provider}/{model}")
+        # Never a silent $0: a model without a known price cannot run until an admin sets one.
+        raise Invalid(
+            ["body", "overrides", "model"],
+            f"no price is known for {provider}/{model}; an admin can set a price override for this workspace",
+        )
     if provider != "mock" and await provider_access(session, keyring, settings, access.workspace.id, provider) is None:
         raise Invalid(
             ["body", "overrides", "provider"],
@@ -112,12 +117,14 @@ async def create_run(
     keyring: Keyring,
     settings: Settings,
     backends: RunBackends,
+    limiter: Limiter,
     access: WorkspaceAccess,
     body: RunIn,
     *,
     idempotency_key: str | None,
 ) -> Run:
-    """Inserts the run as queued; it is published to the queue only once the transaction commits."""
+    """Validates (422), rate-limits (429), reserves the worst case (402) and inserts the run as queued; it
+    reaches the queue only once the transaction commits, and only if its workspace is under its cap."""
     user_id = access.principal.user.id
     request_hash = _request_hash(body)
     if idempotency_key:
@@ -125,7 +132,9 @@ async def create_run(
         if existing is not None:
             return _same_request(existing, request_hash)
     prepared = await _prepare(session, keyring, settings, access, body)
-    run = await _insert(session, keyring, backends, access, prepared, idempotency_key, request_hash, None)
+    limits = await usage.limits_of(session, access.workspace.id)
+    await usage.check_rates(limiter, limits, access.workspace.id, user_id)
+    run = await _insert(session, keyring, backends, access, prepared, idempotency_key, request_hash, None, limits)
     if run is None:  # lost a race with the same Idempotency-Key
         existing = await repo.get_by_idempotency_key(session, access.workspace.id, user_id, idempotency_key or "")
         assert existing is not None
@@ -148,8 +157,13 @@ async def _insert(
     idempotency_key: str | None,
     request_hash: bytes | None,
     rerun_of: uuid.UUID | None,
+    limits: usage.Limits,
 ) -> Run | None:
     snapshot = prepared.snapshot
+    if await repo.count_queued(session, access.workspace.id) >= limits.max_queued_runs:
+        raise TooManyRequests(
+            f"This workspace already has {limits.max_queued_runs} runs waiting (max_queued_runs)", retry_after=5
+        )
     run = Run(
         id=uuid.uuid4(),
         workspace_id=access.workspace.id,
@@ -166,7 +180,11 @@ async def _insert(
         last_seq=1,
     )
     await keyring.seal_field(session, run, "snapshot", json.dumps(snapshot, ensure_ascii=False))
-    run.dispatched_at = func.now()
+    # Only a run its workspace has room for goes to the queue now; the rest wait here, oldest first.
+    await repo.lock_dispatch(session, access.workspace.id)
+    dispatch = await repo.count_active(session, access.workspace.id) < limits.max_concurrent_runs
+    if dispatch:
+        run.dispatched_at = func.now()
     try:
         async with session.begin_nested():
             session.add(run)
@@ -175,6 +193,11 @@ async def _insert(
         if idempotency_key:
             return None
         raise
+    worst = worst_case_micros(snapshot, prepared.price)
+    # Last, so the budget row stays locked only for the commit: concurrent requests queue on it briefly.
+    run.budget_month = await usage.reserve(session, limits, access.workspace.id, run.id, worst)
+    run.reserved_micros = worst
+    await session.flush()
     await session.refresh(run)
     queued = await seal_event(
         session, keyring, run.workspace_id, run.id, RunEvent(1, "run.queued", {"run_id": str(run.id)})
@@ -182,7 +205,8 @@ async def _insert(
 
     async def hand_off() -> None:
         await backends.events.append(str(run.id), queued)
-        await backends.queue.publish(str(run.id))
+        if dispatch:
+            await backends.queue.publish(str(run.id))
 
     after_commit(session, hand_off)
     return run
@@ -191,20 +215,47 @@ async def _insert(
 async def estimate(
     session: AsyncSession, keyring: Keyring, settings: Settings, access: WorkspaceAccess, body: RunIn
 ) -> dict[str, Any]:
-    """Worst case before anything runs: input tokens (exact for mock, ~4 characters a token otherwise)."""
+    """The worst case before anything runs: what acceptance would reserve against the budget."""
     prepared = await _prepare(session, keyring, settings, access, body)
     snapshot = prepared.snapshot
-    texts = [snapshot["system"], *(m["content"] for m in snapshot["messages"] if isinstance(m["content"], str))]
-    if snapshot["provider"] == "mock":
-        input_tokens = sum(len(t.split()) for t in texts)
-    else:
-        input_tokens = sum(math.ceil(len(t) / 4) for t in texts)
+    input_tokens = worst_case_input_tokens(snapshot)
     max_output = snapshot["model_config"]["max_tokens"]
-    worst = cost_micros(prepared.price, input_tokens=input_tokens, output_tokens=max_output)
+    worst = worst_case_micros(snapshot, prepared.price)
     if body.draft is not None:
         # An estimate saves nothing: undo the draft version save_version may have made.
         await session.rollback()
     return {"input_tokens": input_tokens, "max_output_tokens": max_output, "max_cost_usd": micros_to_usd(worst)}
+
+
+def worst_case_input_tokens(snapshot: dict[str, Any]) -> int:
+    """Input tokens, never under-counted: exact for the mock; otherwise at most one token per UTF-8 byte
+    (a token always covers at least one byte) plus a few per message for the provider's framing."""
+    texts = [snapshot["system"], *(m["content"] for m in snapshot["messages"] if isinstance(m["content"], str))]
+    if snapshot["provider"] == "mock":
+        return sum(len(t.split()) for t in texts)
+    return sum(len(t.encode()) for t in texts) + 10 * (len(snapshot["messages"]) + 1)
+
+
+def worst_case_micros(snapshot: dict[str, Any], price: dict[str, str]) -> int:
+    """The most a run can cost: worst-case input at the dearest input price (cache writes cost more than
+    plain input), plus max_tokens at the output price."""
+    dearest = max(Decimal(price["input_per_mtok"]), Decimal(price.get("cache_write_per_mtok", "0")))
+    pricing = {**price, "input_per_mtok": str(dearest)}
+    return cost_micros(
+        pricing,
+        input_tokens=worst_case_input_tokens(snapshot),
+        output_tokens=snapshot["model_config"]["max_tokens"],
+    )
+
+
+async def admit(session: AsyncSession, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    """Hands waiting runs of a workspace to the queue while it is under its cap; publish them after commit."""
+    limits = await usage.limits_of(session, workspace_id)
+    await repo.lock_dispatch(session, workspace_id)
+    free = limits.max_concurrent_runs - await repo.count_active(session, workspace_id)
+    if free <= 0:
+        return []
+    return await repo.admit_waiting(session, workspace_id, free)
 
 
 async def get_run(session: AsyncSession, access: WorkspaceAccess, run_id: uuid.UUID) -> Run:
@@ -258,8 +309,11 @@ async def cancel_run(
     run = await get_run(session, access, run_id)
     if run.status in TERMINAL:
         raise RunFinished(f"Run {run_id} is already {run.status}")
+    await repo.lock_dispatch(session, run.workspace_id)  # before the budget row, as everywhere
     cancelled = await repo.cancel_queued(session, run.id, last_seq=2)
     if cancelled is not None:
+        await usage.settle(session, cancelled)  # releases the whole reservation: it cost nothing
+        admitted = await admit(session, run.workspace_id)
         view = await run_view(session, keyring, cancelled)
         terminal = await seal_event(
             session, keyring, run.workspace_id, run.id,
@@ -269,6 +323,8 @@ async def cancel_run(
         async def announce() -> None:
             await backends.events.append(str(run.id), terminal)
             await backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+            for admitted_id in admitted:
+                await backends.queue.publish(str(admitted_id))
 
         after_commit(session, announce)
         return cancelled
@@ -285,14 +341,21 @@ async def cancel_run(
 
 
 async def rerun(
-    session: AsyncSession, keyring: Keyring, backends: RunBackends, access: WorkspaceAccess, run_id: uuid.UUID
+    session: AsyncSession,
+    keyring: Keyring,
+    backends: RunBackends,
+    limiter: Limiter,
+    access: WorkspaceAccess,
+    run_id: uuid.UUID,
 ) -> Run:
     """A new run from the same snapshot: same rendered messages, config and price (output may differ)."""
     original = await get_run(session, access, run_id)
     snapshot = json.loads(await keyring.open_text(session, original, "snapshot"))
     version = await prompts.get_version_by_id(session, access.workspace.id, original.version_id)
     prepared = Prepared(version=version, snapshot=snapshot, price=snapshot["price"])
-    run = await _insert(session, keyring, backends, access, prepared, None, None, original.id)
+    limits = await usage.limits_of(session, access.workspace.id)
+    await usage.check_rates(limiter, limits, access.workspace.id, access.principal.user.id)
+    run = await _insert(session, keyring, backends, access, prepared, None, None, original.id, limits)
     assert run is not None
     return run
 

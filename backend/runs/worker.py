@@ -30,7 +30,8 @@ from backend.runs.providers.base import Finished, ProviderError, ProviderRequest
 from backend.runs.providers.registry import provider_for
 from backend.runs.providers.retry import stream_with_retries
 from backend.runs.schemas import RunOut
-from backend.runs.service import EVENT_TTL_SECONDS, run_view
+from backend.runs.service import EVENT_TTL_SECONDS, admit, run_view
+from backend.usage import service as usage
 from backend.workspaces.egress import allowed_hosts, check_base_url
 from backend.workspaces.service import provider_access
 
@@ -249,6 +250,33 @@ class Worker:
         else:
             await self._settle(flight, snapshot, status="failed", error=error)
 
+    async def _hand_back(self, flight: InFlight, snapshot: dict[str, Any]) -> None:
+        """Shutting down: a run with no token out yet goes back to the queue; one that streamed cannot be
+        repeated without repeating text, so it ends failed with what it had."""
+        if flight.text_events == 0:
+            async with self.sessionmaker() as session, session.begin():
+                await repo.requeue(session, flight.run.id)
+            with contextlib.suppress(Exception):
+                await self.backends.queue.publish(str(flight.run.id))
+            return
+        error = ProviderError("worker_shutdown", "the worker stopped mid-stream", retryable=False)  # type: ignore[arg-type]
+        await self._settle(flight, snapshot, status="failed", error=error)
+
+    async def _settle_money(self, session: AsyncSession, done: Run | None) -> list[uuid.UUID]:
+        """In the transaction that ends the run: settle its reservation, and let the next waiting runs of
+        its workspace into the queue now that a slot is free."""
+        if done is None:
+            return []
+        # Lock order everywhere: the workspace's dispatch lock, then its budget row (as at acceptance).
+        await repo.lock_dispatch(session, done.workspace_id)
+        await usage.settle(session, done)
+        return await admit(session, done.workspace_id)
+
+    async def _publish(self, run_ids: list[uuid.UUID]) -> None:
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                await self.backends.queue.publish(str(run_id))
+
     async def _request(
         self, session: AsyncSession, run: Run, snapshot: dict[str, Any]
     ) -> ProviderRequest | ProviderError:
@@ -401,9 +429,11 @@ class Worker:
             values["output"] = run.output
             done = await repo.finish(session, run.id, self.worker_id, values)
             view = await run_view(session, self.keyring, done) if done is not None else None
+            admitted = await self._settle_money(session, done)
         if done is None:
             logger.warning("run %s: lease lost before it could be settled", run.id)
             return
+        await self._publish(admitted)
         async with flight.lock:
             await self._emit_locked(
                 flight, "run.usage", {"input_tokens": input_tokens, "output_tokens": output_tokens}, seq=usage_seq
@@ -438,6 +468,10 @@ class Worker:
                 else:
                     failed.append(run)
             republish = await repo.lost_dispatches(session, self.lost_dispatch, limit=500)
+        # Waiting runs whose admission was missed (e.g. a worker died between settling and publishing).
+        async with self.sessionmaker() as session, session.begin():
+            for workspace_id in await repo.workspaces_with_waiting(session, limit=100):
+                republish.extend(await admit(session, workspace_id))
         for run in failed:
             await self._fail_lost(run)
         for run_id in [*retried, *republish]:
@@ -469,16 +503,16 @@ class Worker:
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "usage_estimated": True,
-                "cost_micros": cost_micros(
-                    snapshot_price, input_tokens=input_tokens, output_tokens=output_tokens
-                ),
+                "cost_micros": cost_micros(snapshot_price, input_tokens=input_tokens, output_tokens=output_tokens),
                 "error": {"kind": "worker_lost", "message": error.message, "retryable": False},
                 "last_seq": flight.seq + 1,
             }
             done = await repo.finish(session, run.id, None, values)
             view = await run_view(session, self.keyring, done) if done is not None else None
+            admitted = await self._settle_money(session, done)
         if done is None:
             return
+        await self._publish(admitted)
         async with flight.lock:
             await self._emit_locked(
                 flight,

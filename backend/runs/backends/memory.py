@@ -139,34 +139,66 @@ class MemoryEventStream:
         if self._logs.get(run_id) is log:
             del self._logs[run_id]
 
-    async def follow(self, run_id: str, after_seq: int) -> AsyncIterator[StoredEvent]:
+    def follow(self, run_id: str, after_seq: int) -> _MemoryFollow:
+        return _MemoryFollow(self, run_id, after_seq)
+
+    def _attach(self, run_id: str) -> _RunLog:
         log = self._logs.get(run_id)
         if log is None:
-            log = self._logs[run_id] = _RunLog()  # so that the first append lands where we wait
+            log = self._logs[run_id] = _RunLog()  # so that the first append lands where the follower waits
         log.followers += 1
-        last = after_seq
-        try:
-            while True:
-                changed = log.changed  # captured before reading, so no append can slip between the two
-                if last < log.dropped_through:
-                    raise LiveStreamLost(f"run {run_id}: events after seq {last} were dropped by the cap")
-                batch = log.after(last)
-                if not batch:
-                    await changed.wait()
-                    continue
-                for event in batch:
-                    yield event
-                    last = event.seq
-        finally:
-            log.followers -= 1
-            if log.unused and self._logs.get(run_id) is log:
-                del self._logs[run_id]
+        return log
+
+    def _detach(self, run_id: str, log: _RunLog) -> None:
+        log.followers -= 1
+        if log.unused and self._logs.get(run_id) is log:
+            del self._logs[run_id]
 
     async def aclose(self) -> None:
         for log in self._logs.values():
             if log.expiry is not None:
                 log.expiry.cancel()
         self._logs.clear()
+
+
+class _MemoryFollow:
+    """What follow() returns. Unlike an async generator's, its __anext__ may be cancelled (say by a timeout that
+    checks on the run) without losing an event or ending the iteration. Close it (aclose) when done."""
+
+    def __init__(self, stream: MemoryEventStream, run_id: str, after_seq: int) -> None:
+        self._stream = stream
+        self._run_id = run_id
+        self._last = after_seq
+        self._log: _RunLog | None = None  # attached at the first __anext__, so an unused iterator holds nothing
+        self._batch: deque[StoredEvent] = deque()
+        self._done = False
+
+    def __aiter__(self) -> _MemoryFollow:
+        return self
+
+    async def __anext__(self) -> StoredEvent:
+        if self._done:
+            raise StopAsyncIteration
+        if self._log is None:
+            self._log = self._stream._attach(self._run_id)
+        log = self._log
+        while not self._batch:
+            changed = log.changed  # captured before reading, so no append can slip between the two
+            if self._last < log.dropped_through:
+                await self.aclose()
+                raise LiveStreamLost(f"run {self._run_id}: events after seq {self._last} were dropped by the cap")
+            self._batch.extend(log.after(self._last))
+            if not self._batch:
+                await changed.wait()
+        event = self._batch.popleft()
+        self._last = event.seq
+        return event
+
+    async def aclose(self) -> None:
+        if not self._done:
+            self._done = True
+            if self._log is not None:
+                self._stream._detach(self._run_id, self._log)
 
 
 class MemoryCancelSignals:

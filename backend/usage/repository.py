@@ -1,0 +1,162 @@
+"""Every query of limits, budget accounts, the ledger and rollups."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, literal_column, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.usage.models import BudgetMonth, PriceOverride, UsageLedger, UsageRollup, WorkspaceLimits
+
+
+async def get_limits(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceLimits | None:
+    return await session.get(WorkspaceLimits, workspace_id)
+
+
+async def current_month(session: AsyncSession) -> date:
+    """The calendar month (UTC) by the database clock, which every process shares."""
+    return (await session.execute(text("SELECT date_trunc('month', now() AT TIME ZONE 'utc')::date"))).scalar_one()
+
+
+async def current_day(session: AsyncSession) -> date:
+    return (await session.execute(text("SELECT (now() AT TIME ZONE 'utc')::date"))).scalar_one()
+
+
+async def reserve(session: AsyncSession, workspace_id: uuid.UUID, month: date, micros: int, budget: int | None) -> bool:
+    """Adds a reservation only if spent + reserved + it stays within the budget, in one conditional UPDATE:
+    concurrent requests serialise on the row and each re-checks the condition against the latest totals."""
+    await session.execute(insert(BudgetMonth).values(workspace_id=workspace_id, month=month).on_conflict_do_nothing())
+    conditions = [BudgetMonth.workspace_id == workspace_id, BudgetMonth.month == month]
+    if budget is not None:
+        conditions.append(BudgetMonth.spent_micros + BudgetMonth.reserved_micros + micros <= budget)
+    stmt = (
+        update(BudgetMonth)
+        .where(*conditions)
+        .values(reserved_micros=BudgetMonth.reserved_micros + micros)
+        .returning(BudgetMonth.workspace_id)
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
+async def settle(session: AsyncSession, workspace_id: uuid.UUID, month: date, reserved: int, actual: int) -> None:
+    await session.execute(
+        update(BudgetMonth)
+        .where(BudgetMonth.workspace_id == workspace_id, BudgetMonth.month == month)
+        .values(
+            reserved_micros=func.greatest(BudgetMonth.reserved_micros - reserved, 0),
+            spent_micros=BudgetMonth.spent_micros + actual,
+        )
+    )
+
+
+async def month_totals(session: AsyncSession, workspace_id: uuid.UUID, month: date) -> tuple[int, int]:
+    row = await session.get(BudgetMonth, (workspace_id, month))
+    return (row.spent_micros, row.reserved_micros) if row else (0, 0)
+
+
+def add_ledger(
+    session: AsyncSession, workspace_id: uuid.UUID, run_id: uuid.UUID, kind: str, month: date, micros: int
+) -> None:
+    session.add(UsageLedger(workspace_id=workspace_id, run_id=run_id, kind=kind, month=month, micros=micros))
+
+
+async def add_rollup(
+    session: AsyncSession,
+    key: dict[str, Any],
+    values: dict[str, int],
+    ttft_bucket: str | None,
+    duration_bucket: str | None,
+) -> None:
+    def bump(column: Any, bucket: str | None) -> Any:
+        if bucket is None:
+            return column
+        current = func.coalesce(column[bucket].as_integer(), 0)
+        return column.op("||")(func.jsonb_build_object(bucket, current + 1))
+
+    initial = {
+        **key,
+        **values,
+        "runs": 1,
+        "ttft_histogram": {ttft_bucket: 1} if ttft_bucket else {},
+        "duration_histogram": {duration_bucket: 1} if duration_bucket else {},
+    }
+    stmt = insert(UsageRollup).values(**initial)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            UsageRollup.workspace_id,
+            UsageRollup.day,
+            UsageRollup.provider,
+            UsageRollup.model,
+            UsageRollup.user_id,
+            UsageRollup.prompt_id,
+        ],
+        set_={
+            "runs": UsageRollup.runs + 1,
+            "input_tokens": UsageRollup.input_tokens + excluded.input_tokens,
+            "output_tokens": UsageRollup.output_tokens + excluded.output_tokens,
+            "cost_micros": UsageRollup.cost_micros + excluded.cost_micros,
+            "ttft_histogram": bump(UsageRollup.ttft_histogram, ttft_bucket),
+            "duration_histogram": bump(UsageRollup.duration_histogram, duration_bucket),
+        },
+    )
+    await session.execute(stmt)
+
+
+async def usage_rows(
+    session: AsyncSession, workspace_id: uuid.UUID, start: date, end: date, group_by: str
+) -> list[tuple[Any, int, int, int, int]]:
+    key = {
+        "day": UsageRollup.day,
+        "model": func.concat(UsageRollup.provider, literal_column("'/'"), UsageRollup.model),
+        "user": UsageRollup.user_id,
+        "prompt": UsageRollup.prompt_id,
+    }[group_by]
+    stmt = (
+        select(
+            key.label("key"),
+            func.sum(UsageRollup.runs),
+            func.sum(UsageRollup.input_tokens),
+            func.sum(UsageRollup.output_tokens),
+            func.sum(UsageRollup.cost_micros),
+        )
+        .where(and_(UsageRollup.workspace_id == workspace_id, UsageRollup.day >= start, UsageRollup.day < end))
+        .group_by(key)
+        .order_by(key)
+    )
+    return [(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in (await session.execute(stmt)).all()]
+
+
+async def latency_histograms(
+    session: AsyncSession, workspace_id: uuid.UUID, start: date, end: date, group_by: str
+) -> list[tuple[Any, dict[str, int], dict[str, int]]]:
+    key = {
+        "model": func.concat(UsageRollup.provider, literal_column("'/'"), UsageRollup.model),
+        "prompt": UsageRollup.prompt_id,
+    }[group_by]
+    stmt = select(key, UsageRollup.ttft_histogram, UsageRollup.duration_histogram).where(
+        UsageRollup.workspace_id == workspace_id, UsageRollup.day >= start, UsageRollup.day < end
+    )
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+
+
+async def get_price_override(
+    session: AsyncSession, workspace_id: uuid.UUID, provider: str, model: str
+) -> PriceOverride | None:
+    stmt = select(PriceOverride).where(
+        PriceOverride.workspace_id == workspace_id, PriceOverride.provider == provider, PriceOverride.model == model
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_price_overrides(session: AsyncSession, workspace_id: uuid.UUID) -> list[PriceOverride]:
+    stmt = (
+        select(PriceOverride)
+        .where(PriceOverride.workspace_id == workspace_id)
+        .order_by(PriceOverride.provider, PriceOverride.model)
+    )
+    return list((await session.execute(stmt)).scalars())

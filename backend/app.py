@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from backend.core.database import create_engine, create_sessionmaker, ping
 from backend.core.errors import install_problem_handlers, problem_response
@@ -35,6 +35,12 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login"})
+
+
+def redis_client(url: str) -> Redis:
+    """A client whose pool waits for a free connection instead of failing: a process may follow 1,000
+    streams and append to hundreds at once."""
+    return Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=512, timeout=10))
 
 
 def build_keyring(settings: Settings, *, create_key_file: bool = False) -> Keyring:
@@ -103,7 +109,7 @@ def create_app(
     app.state.keyring = keyring
     app.state.engine = create_engine(settings.database_url)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.redis = redis_client(settings.redis_url) if settings.redis_url else None
     app.state.run_backends = build_backends(app.state.redis, settings.redis_prefix)
     app.state.limiter = (
         RedisLimiter(app.state.redis, settings.redis_prefix) if app.state.redis is not None else MemoryLimiter()

@@ -155,9 +155,7 @@ def worker(concurrency: int) -> None:
     """The worker process for production: claims runs, streams them, reconciles, housekeeps."""
     import asyncio
 
-    from redis.asyncio import Redis
-
-    from backend.app import build_keyring
+    from backend.app import build_keyring, redis_client
     from backend.core.database import create_engine, create_sessionmaker
     from backend.core.settings import get_settings
     from backend.maintenance import maintenance_loop
@@ -177,7 +175,7 @@ def worker(concurrency: int) -> None:
 
         engine = create_engine(url, pool_size=10)
         sessionmaker = create_sessionmaker(engine)
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         backends = build_backends(redis, settings.redis_prefix)
         runner = Worker(
             sessionmaker=sessionmaker, keyring=keyring, backends=backends, settings=settings, concurrency=concurrency

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from backend.runs.backends.base import CancelSignals, EventStream, StoredEvent
 from backend.runs.backends.factory import RunBackends, build_backends
 from backend.runs.backends.memory import LiveStreamLost, MemoryEventStream
-from backend.runs.backends.redis import RedisEventStream, RedisRunQueue
+from backend.runs.backends.redis import RedisCancelSignals, RedisEventStream, RedisRunQueue
 from tests.conftest import REDIS_URL
 
 
@@ -260,6 +260,20 @@ async def test_follow_gets_earlier_events_then_live_ones_in_order(transport):
         assert await follower == [_event(s) for s in range(2, 9)]
 
 
+async def test_a_timed_out_wait_for_the_next_event_does_not_end_the_follow(transport):
+    # The SSE layer waits for the next event with a timeout (to check on the run in the database meanwhile).
+    events, run_id = transport.backends.events, _run()
+    await events.append(run_id, _event(1))
+    async with contextlib.aclosing(events.follow(run_id, 0)) as stream:
+        assert (await anext(stream)).seq == 1
+        for _ in range(3):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(anext(stream), 0.05)
+        await events.append(run_id, _event(2))
+        await events.append(run_id, _event(3))
+        assert [e.seq for e in await _collect(stream, 2)] == [2, 3]
+
+
 async def test_follower_started_after_the_events_were_written_gets_them(transport):
     events, run_id = transport.backends.events, _run()
     for seq in range(1, 11):
@@ -453,3 +467,21 @@ async def test_redis_backends_speak_resp3(redis_prefix):
     finally:
         await backends.aclose()
         await client.aclose()
+
+
+async def test_redis_cancel_listener_resubscribes_after_losing_its_connection(redis_prefix):
+    name = f"pp-test-cancels-{uuid.uuid4().hex[:8]}"
+    client, admin = Redis.from_url(REDIS_URL, client_name=name), Redis.from_url(REDIS_URL)
+    cancels = RedisCancelSignals(client, redis_prefix)
+    try:
+        async with contextlib.aclosing(cancels.listen()) as listener:
+            await _listening(cancels, listener)
+            [subscriber] = [c for c in await admin.client_list() if c.get("name") == name and c.get("sub") == "1"]
+            await admin.client_kill_filter(_id=subscriber["id"])
+            await _listening(cancels, listener)  # signals sent while it reconnects are lost, by contract
+            run_id = _run()
+            await cancels.send(run_id)
+            assert await _next_signal(listener) == run_id
+    finally:
+        await client.aclose()
+        await admin.aclose()

@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 PASSWORD = "correct horse battery staple"
+PROBLEM = "application/problem+json"
 
 
 @dataclass
@@ -42,3 +43,16 @@ async def create_api_key(account: Account, ws: str, name: str = "ci") -> dict[st
     response = await account.client.post(f"/workspaces/{ws}/api-keys", json={"name": name})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def assert_problem(response: Response, status: int, type_suffix: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 problem with this status (and problem type, when given)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
+    body = response.json()
+    assert body["status"] == status
+    for field in ("type", "title", "detail"):
+        assert isinstance(body[field], str) and body[field], body
+    if type_suffix is not None:
+        assert body["type"].endswith("/" + type_suffix), body["type"]
+    return body

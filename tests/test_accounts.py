@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from backend.app import create_app
 from backend.models import metadata
-from tests.factories import PASSWORD, create_workspace, signup
+from tests.factories import PASSWORD, assert_problem, create_workspace, signup
 
 PROBLEM = "application/problem+json"
 
@@ -21,16 +21,6 @@ PROBLEM = "application/problem+json"
 # Local helpers
 
 
-def assert_problem(response: Response, status: int, type_suffix: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
-    body = response.json()
-    assert body["status"] == status
-    for field in ("type", "title", "detail"):
-        assert isinstance(body[field], str) and body[field], body
-    if type_suffix is not None:
-        assert body["type"].endswith("/" + type_suffix), body["type"]
-    return body
 
 
 def parse_set_cookies(response: Response) -> dict[str, dict[str, Any]]:

@@ -6,11 +6,11 @@ import uuid
 from typing import Any
 
 import pytest
-from httpx import AsyncClient, Response
+from httpx import AsyncClient
 from sqlalchemy import text
 
 from backend.models import metadata
-from tests.factories import Account, add_member, create_api_key, create_workspace, signup
+from tests.factories import Account, add_member, assert_problem, create_api_key, create_workspace, signup
 
 PROBLEM = "application/problem+json"
 
@@ -18,16 +18,6 @@ PROBLEM = "application/problem+json"
 # Local helpers
 
 
-def assert_problem(response: Response, status: int, type_suffix: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
-    body = response.json()
-    assert body["status"] == status
-    for field in ("type", "title", "detail"):
-        assert isinstance(body[field], str) and body[field], body
-    if type_suffix is not None:
-        assert body["type"].endswith("/" + type_suffix), body["type"]
-    return body
 
 
 def bearer(key: str) -> dict[str, str]:

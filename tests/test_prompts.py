@@ -28,7 +28,7 @@ from backend.prompts import service as prompts
 from backend.prompts.errors import VersionNotFound
 from backend.prompts.rendering import content_hash_material
 from backend.workspaces import service as workspaces
-from tests.factories import Account, add_member, create_workspace, signup
+from tests.factories import Account, add_member, assert_problem, create_workspace, signup
 
 PROBLEM = "application/problem+json"
 
@@ -57,16 +57,6 @@ def body(**changes: Any) -> dict[str, Any]:
     return out
 
 
-def assert_problem(response: Response, status: int, type_suffix: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
-    problem = response.json()
-    assert problem["status"] == status
-    for field in ("type", "title", "detail"):
-        assert isinstance(problem[field], str) and problem[field], problem
-    if type_suffix is not None:
-        assert problem["type"].endswith("/" + type_suffix), problem["type"]
-    return problem
 
 
 def error_locs(response: Response) -> list[list[Any]]:

@@ -26,7 +26,7 @@ from backend.catalogue.service import price_for
 from backend.runs import repository as repo
 from backend.runs.providers.mock import MockProvider
 from backend.runs.worker import InFlight, Worker
-from tests.factories import Account, add_member, create_api_key, create_workspace, signup
+from tests.factories import Account, add_member, assert_problem, create_api_key, create_workspace, signup
 from tests.fakes.anthropic_server import AnthropicScript, FakeAnthropic, run_fake
 from tests.runs_helpers import RunningWorker, parse_sse
 
@@ -59,14 +59,6 @@ async def ws(owner) -> str:
 # --- helpers ------------------------------------------------------------------------------------------
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
-    problem = response.json()
-    assert problem["status"] == status
-    for name in ("type", "title", "detail"):
-        assert isinstance(problem[name], str) and problem[name], problem
-    return problem
 
 
 def error_locs(response: httpx.Response) -> list[list[Any]]:

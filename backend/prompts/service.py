@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.catalogue.service import config_problems
 from backend.core.database import mark_sanctioned
-from backend.core.errors import Forbidden, Invalid, ProblemError
+from backend.core.errors import Conflict, Forbidden, Invalid, ProblemError
 from backend.crypto.service import Keyring
 from backend.prompts import rendering
 from backend.prompts import repository as repo
@@ -95,6 +95,12 @@ async def delete_prompt(session: AsyncSession, access: WorkspaceAccess, prompt_i
     """The audited deletion path: the prompt with its versions, labels and comments (and, later, runs)."""
     require_at_least(access, "admin", "Deleting a prompt")
     prompt = await get_prompt(session, access, prompt_id, for_update=True)
+    from backend.runs import service as runs  # runs build on prompts; imported here to keep that one-way
+
+    unfinished = await runs.unfinished_runs(session, access.workspace.id, prompt.id)
+    if unfinished:
+        # Their reservations and tokens must be settled before their rows can go.
+        raise Conflict(f"{unfinished} runs of this prompt are queued or running; cancel them first")
     await mark_sanctioned(session, "delete")
     await record_audit(
         session,

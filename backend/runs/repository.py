@@ -215,3 +215,10 @@ async def workspaces_with_waiting(session: AsyncSession, limit: int) -> list[uui
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def count_unfinished(session: AsyncSession, workspace_id: uuid.UUID, prompt_id: uuid.UUID) -> int:
+    stmt = select(func.count()).where(
+        Run.workspace_id == workspace_id, Run.prompt_id == prompt_id, Run.status.in_(("queued", "running"))
+    )
+    return (await session.execute(stmt)).scalar_one()

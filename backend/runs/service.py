@@ -44,6 +44,10 @@ class RunFinished(Conflict):
     type, title = "run-finished", "The run has already finished"
 
 
+class RunNotFinished(Conflict):
+    type, title = "run-not-finished", "The run has not finished"
+
+
 class IdempotencyMismatch(Conflict):
     type, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
 
@@ -134,7 +138,11 @@ async def create_run(
     prepared = await _prepare(session, keyring, settings, access, body)
     limits = await usage.limits_of(session, access.workspace.id)
     await usage.check_rates(limiter, limits, access.workspace.id, user_id)
-    run = await _insert(session, keyring, backends, access, prepared, idempotency_key, request_hash, None, limits)
+    try:
+        run = await _insert(session, keyring, backends, access, prepared, idempotency_key, request_hash, None, limits)
+    except ProblemError:
+        await usage.give_back_rates(limiter, access.workspace.id, user_id)  # a refused run started nothing
+        raise
     if run is None:  # lost a race with the same Idempotency-Key
         existing = await repo.get_by_idempotency_key(session, access.workspace.id, user_id, idempotency_key or "")
         assert existing is not None
@@ -160,10 +168,6 @@ async def _insert(
     limits: usage.Limits,
 ) -> Run | None:
     snapshot = prepared.snapshot
-    if await repo.count_queued(session, access.workspace.id) >= limits.max_queued_runs:
-        raise TooManyRequests(
-            f"This workspace already has {limits.max_queued_runs} runs waiting (max_queued_runs)", retry_after=5
-        )
     run = Run(
         id=uuid.uuid4(),
         workspace_id=access.workspace.id,
@@ -182,6 +186,11 @@ async def _insert(
     await keyring.seal_field(session, run, "snapshot", json.dumps(snapshot, ensure_ascii=False))
     # Only a run its workspace has room for goes to the queue now; the rest wait here, oldest first.
     await repo.lock_dispatch(session, access.workspace.id)
+    # Counted under the lock, so concurrent requests cannot all see the same count.
+    if await repo.count_queued(session, access.workspace.id) >= limits.max_queued_runs:
+        raise TooManyRequests(
+            f"This workspace already has {limits.max_queued_runs} runs waiting (max_queued_runs)", retry_after=5
+        )
     dispatch = await repo.count_active(session, access.workspace.id) < limits.max_concurrent_runs
     if dispatch:
         run.dispatched_at = func.now()
@@ -316,7 +325,10 @@ async def cancel_run(
         admitted = await admit(session, run.workspace_id)
         view = await run_view(session, keyring, cancelled)
         terminal = await seal_event(
-            session, keyring, run.workspace_id, run.id,
+            session,
+            keyring,
+            run.workspace_id,
+            run.id,
             RunEvent(2, TERMINAL_EVENT_FOR["cancelled"], {"run": _jsonable(view), "offset": 0}),
         )
 
@@ -355,18 +367,34 @@ async def rerun(
     prepared = Prepared(version=version, snapshot=snapshot, price=snapshot["price"])
     limits = await usage.limits_of(session, access.workspace.id)
     await usage.check_rates(limiter, limits, access.workspace.id, access.principal.user.id)
-    run = await _insert(session, keyring, backends, access, prepared, None, None, original.id, limits)
+    try:
+        run = await _insert(session, keyring, backends, access, prepared, None, None, original.id, limits)
+    except ProblemError:
+        await usage.give_back_rates(limiter, access.workspace.id, access.principal.user.id)
+        raise
     assert run is not None
     return run
 
 
+async def unfinished_runs(session: AsyncSession, workspace_id: uuid.UUID, prompt_id: uuid.UUID) -> int:
+    return await repo.count_unfinished(session, workspace_id, prompt_id)
+
+
 async def delete_run(session: AsyncSession, access: WorkspaceAccess, run_id: uuid.UUID, actor: Actor) -> None:
     run = await get_run(session, access, run_id)
+    if run.status not in TERMINAL:
+        # Its reservation and its tokens must be settled first, or the money would vanish with the row.
+        raise RunNotFinished(f"Run {run_id} is {run.status}; cancel it first, then delete it")
     if run.created_by != access.principal.user.id and not access.at_least("admin"):
         raise Forbidden("Deleting someone else's run needs the admin role or higher")
     await record_audit(
-        session, workspace_id=access.workspace.id, actor=actor, action="run.deleted", target_type="run",
-        target_id=run.id, before={"status": run.status, "cost_micros": run.cost_micros},
+        session,
+        workspace_id=access.workspace.id,
+        actor=actor,
+        action="run.deleted",
+        target_type="run",
+        target_id=run.id,
+        before={"status": run.status, "cost_micros": run.cost_micros},
     )
     await repo.delete_run(session, run)
 

@@ -128,20 +128,33 @@ async def usage_rows(
         .group_by(key)
         .order_by(key)
     )
+    # Prepared statements drift to a generic plan that walks the whole primary key; the custom plan uses
+    # the workspace and date range.
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     return [(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in (await session.execute(stmt)).all()]
 
 
 async def latency_histograms(
     session: AsyncSession, workspace_id: uuid.UUID, start: date, end: date, group_by: str
-) -> list[tuple[Any, dict[str, int], dict[str, int]]]:
-    key = {
-        "model": func.concat(UsageRollup.provider, literal_column("'/'"), UsageRollup.model),
-        "prompt": UsageRollup.prompt_id,
-    }[group_by]
-    stmt = select(key, UsageRollup.ttft_histogram, UsageRollup.duration_histogram).where(
-        UsageRollup.workspace_id == workspace_id, UsageRollup.day >= start, UsageRollup.day < end
+) -> list[tuple[str, str, str, int]]:
+    """(key, "ttft"|"duration", bucket, count), summed in the database rather than in Python."""
+    key = "provider || '/' || model" if group_by == "model" else "prompt_id::text"
+    sql = text(
+        f"""
+        SELECT {key} AS key, 'ttft' AS kind, b.key AS bucket, sum(b.value::bigint) AS n
+          FROM usage_rollup, jsonb_each_text(ttft_histogram) AS b
+         WHERE workspace_id = :ws AND day >= :start AND day < :end
+         GROUP BY 1, 3
+        UNION ALL
+        SELECT {key}, 'duration', b.key, sum(b.value::bigint)
+          FROM usage_rollup, jsonb_each_text(duration_histogram) AS b
+         WHERE workspace_id = :ws AND day >= :start AND day < :end
+         GROUP BY 1, 3
+        """  # noqa: S608 - key is one of two fixed expressions, never input
     )
-    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    rows = await session.execute(sql, {"ws": workspace_id, "start": start, "end": end})
+    return [(r[0], r[1], r[2], int(r[3])) for r in rows.all()]
 
 
 async def get_price_override(

@@ -106,6 +106,11 @@ async def check_rates(limiter: Limiter, limits: Limits, workspace_id: uuid.UUID,
         raise TooManyRequests(f"You may start {limits.member_runs_per_minute} runs a minute here", retry_after=wait)
 
 
+async def give_back_rates(limiter: Limiter, workspace_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await limiter.forget_one(f"runs:ws:{workspace_id}")
+    await limiter.forget_one(f"runs:member:{workspace_id}:{user_id}")
+
+
 # Budget
 
 
@@ -234,12 +239,9 @@ async def latency(
         start = start or month
         end = end or (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     merged: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
-    for key, ttft, duration in await repo.latency_histograms(session, access.workspace.id, start, end, group_by):
+    for key, kind, bucket, count in await repo.latency_histograms(session, access.workspace.id, start, end, group_by):
         t, d = merged.setdefault(str(key), ({}, {}))
-        for bucket, count in ttft.items():
-            t[bucket] = t.get(bucket, 0) + count
-        for bucket, count in duration.items():
-            d[bucket] = d.get(bucket, 0) + count
+        (t if kind == "ttft" else d)[bucket] = count
     return [
         {
             "key": key,

@@ -883,6 +883,10 @@ async def test_delete_by_author_or_admin_and_not_by_another_editor(client, app, 
 
     assert_problem(await other.client.delete(f"/workspaces/{ws}/runs/{mine}"), 403)
     assert (await get_run(client, ws, mine))["status"] == "queued"
+    # An unfinished run is cancelled (and settled) before it can be deleted.
+    assert_problem(await editor.client.delete(f"/workspaces/{ws}/runs/{mine}"), 409)
+    for run_id in (mine, theirs):
+        assert (await editor.client.post(f"/workspaces/{ws}/runs/{run_id}/cancel")).status_code == 202
 
     assert (await editor.client.delete(f"/workspaces/{ws}/runs/{mine}")).status_code == 204
     assert (await admin.client.delete(f"/workspaces/{ws}/runs/{theirs}")).status_code == 204

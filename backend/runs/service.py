@@ -382,11 +382,11 @@ async def unfinished_runs(session: AsyncSession, workspace_id: uuid.UUID, prompt
 
 async def delete_run(session: AsyncSession, access: WorkspaceAccess, run_id: uuid.UUID, actor: Actor) -> None:
     run = await get_run(session, access, run_id)
+    if run.created_by != access.principal.user.id and not access.at_least("admin"):
+        raise Forbidden("Deleting someone else's run needs the admin role or higher")
     if run.status not in TERMINAL:
         # Its reservation and its tokens must be settled first, or the money would vanish with the row.
         raise RunNotFinished(f"Run {run_id} is {run.status}; cancel it first, then delete it")
-    if run.created_by != access.principal.user.id and not access.at_least("admin"):
-        raise Forbidden("Deleting someone else's run needs the admin role or higher")
     await record_audit(
         session,
         workspace_id=access.workspace.id,

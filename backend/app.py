@@ -11,6 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.core.database import create_engine, create_sessionmaker, ping
 from backend.core.errors import install_problem_handlers, problem_response
@@ -40,7 +44,15 @@ PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login
 def redis_client(url: str) -> Redis:
     """A client whose pool waits for a free connection instead of failing: a process may follow 1,000
     streams and append to hundreds at once."""
-    return Redis(connection_pool=BlockingConnectionPool.from_url(url, max_connections=512, timeout=10))
+    # After a Redis restart every pooled connection fails its next command once: retry on a fresh one.
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=512,
+        timeout=10,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return Redis(connection_pool=pool)
 
 
 def build_keyring(settings: Settings, *, create_key_file: bool = False) -> Keyring:

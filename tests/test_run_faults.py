@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -265,14 +265,34 @@ def _sign_up_and_prepare(c: Cluster) -> None:
 
 @pytest.fixture
 def workers_cleanup(cluster: Cluster) -> Iterator[None]:
-    """Stops the scenario's workers. After a Redis restart it also restarts the api, so that the next scenario
-    does not trip over the api's pooled connections to the dead Redis server (a bug of its own, pinned by
-    test_post_run_right_after_a_redis_restart)."""
-    yield
-    cluster.stop_workers()
+    """Stops the scenario's workers afterwards. If an earlier scenario restarted Redis, it first restarts the api,
+    so that this one does not trip over the api's pooled connections to the dead Redis server (a bug of its own,
+    pinned by test_post_run_right_after_a_redis_restart)."""
     if cluster.redis_restarted:
         cluster.restart_api()
         cluster.redis_restarted = False
+    yield
+    cluster.stop_workers()
+
+
+_TASKS: set[asyncio.Task] = set()
+
+
+def spawn(coro) -> asyncio.Task:
+    """A background task (an SSE reader) that is cancelled at the end of the test if it is still running."""
+    task = asyncio.create_task(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+    return task
+
+
+@pytest.fixture(autouse=True)
+async def _reap_tasks() -> AsyncIterator[None]:
+    yield
+    leftover = list(_TASKS)
+    for task in leftover:
+        task.cancel()
+    await asyncio.gather(*leftover, return_exceptions=True)
 
 
 # HTTP
@@ -409,22 +429,28 @@ async def read_events(
             else:
                 headers["Last-Event-ID"] = reading.last_id
         try:
-            async with client.stream("GET", url, headers=headers, params=params) as response:
-                assert response.status_code == 200, await response.aread()
-                assert response.headers["content-type"].startswith("text/event-stream")
-                async for event in _sse_events(response):
-                    reading.events.append(event)
-                    reading.last_id = event["id"]
-                    if event["event"] in TERMINAL_EVENTS:
-                        return reading
-                    if event["event"] == "run.delta":
-                        got += 1
-                        if stop_after_deltas is not None and got >= stop_after_deltas:
+            # Keep-alive comments would keep a stream of a stuck run open for ever: the deadline bounds it.
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                async with client.stream("GET", url, headers=headers, params=params) as response:
+                    assert response.status_code == 200, await response.aread()
+                    assert response.headers["content-type"].startswith("text/event-stream")
+                    async for event in _sse_events(response):
+                        reading.events.append(event)
+                        reading.last_id = event["id"]
+                        if event["event"] in TERMINAL_EVENTS:
                             return reading
+                        if event["event"] == "run.delta":
+                            got += 1
+                            if stop_after_deltas is not None and got >= stop_after_deltas:
+                                return reading
+        except TimeoutError:
+            break
         except (httpx.TransportError, httpx.RemoteProtocolError):
             await asyncio.sleep(0.1)
     if stop_after_deltas is None:
-        raise AssertionError(f"reader of {run_id} saw no terminal event ({reading.connections} connections)")
+        raise AssertionError(
+            f"reader of {run_id} saw no terminal event ({reading.connections} connections, {timeout}s)"
+        )
     return reading
 
 
@@ -491,7 +517,7 @@ async def test_kill_9_a_streaming_worker(cluster, workers_cleanup):
     c.start_workers(2, ttft_ms=100, token_ms=50)
     async with api_client(c) as client:
         first = [await post_run(client, c, f"kill{i} " + words(f"k{i}", 59)) for i in range(8)]
-        readers = {r.id: asyncio.create_task(read_events(client, c, r.id)) for r in first}
+        readers = {r.id: spawn(read_events(client, c, r.id)) for r in first}
         held = await wait_streaming(c, first)
         by_worker = Counter(held.values())
         victim = next(w for w in c.workers if w.worker_id == by_worker.most_common(1)[0][0])
@@ -501,7 +527,7 @@ async def test_kill_9_a_streaming_worker(cluster, workers_cleanup):
         victim.proc.wait(5)
         on_victim = [r for r in first if held[r.id] == victim.worker_id]
         after = [await post_run(client, c, f"after{i} " + words(f"a{i}", 19)) for i in range(6)]
-        readers.update({r.id: asyncio.create_task(read_events(client, c, r.id)) for r in after})
+        readers.update({r.id: spawn(read_events(client, c, r.id)) for r in after})
         runs = first + after
         final = await wait_terminal(client, c, runs, timeout=LEASE_S + 15)
         ended_in = time.monotonic() - killed_at
@@ -529,67 +555,48 @@ async def test_kill_9_a_streaming_worker(cluster, workers_cleanup):
 
 
 @needs_timing
-async def test_redis_restarted_empty_with_runs_accepted_not_started(cluster, workers_cleanup):
-    """Both workers stopped (SIGSTOP), 20 runs accepted, Redis restarted empty, workers resumed: all 20 complete
-    (the reconciler re-publishes what the queue lost), and readers following them through the restart get exact
-    text."""
+async def test_kill_9_a_worker_before_its_first_tokens(cluster, workers_cleanup):
+    """kill -9 a worker whose runs are claimed but have streamed nothing yet (slow first token): the reconciler
+    queues them again once the lease expires, and the other worker completes them exactly (second attempt)."""
     c = cluster
-    workers = c.start_workers(2, ttft_ms=20, token_ms=5)
-    for w in workers:
-        os.kill(w.pid, signal.SIGSTOP)
-    try:
-        async with api_client(c) as client:
-            runs = [await post_run(client, c, f"lost{i} " + words(f"l{i}", 11)) for i in range(20)]
-            statuses = await owners(c, [r.id for r in runs])
-            assert {s for s, _, _ in statuses.values()} == {"queued"}
-            readers = {r.id: asyncio.create_task(read_events(client, c, r.id, timeout=45)) for r in runs}
-            await asyncio.sleep(0.3)  # readers attached to the live streams that are about to vanish
-            c.restart_redis_empty()
-            restarted = time.monotonic()
-            for w in workers:
-                os.kill(w.pid, signal.SIGCONT)
-            final = await wait_terminal(client, c, runs, timeout=LOST_DISPATCH_S + 20)
-            took = time.monotonic() - restarted
-            readings = {rid: await asyncio.wait_for(task, 20) for rid, task in readers.items()}
-    finally:
-        for w in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(w.pid, signal.SIGCONT)
+    c.start_workers(2, ttft_ms=2000, token_ms=20)
+    async with api_client(c) as client:
+        runs = [await post_run(client, c, f"retry{i} " + words(f"r{i}", 9)) for i in range(6)]
+        readers = {r.id: spawn(read_events(client, c, r.id)) for r in runs}
+        deadline, held = time.monotonic() + 10, {}
+        while time.monotonic() < deadline:
+            seen = await owners(c, [r.id for r in runs])
+            if all(status == "running" and owner for status, owner, _ in seen.values()):
+                held = {rid: (owner, chars) for rid, (_, owner, chars) in seen.items()}
+                break
+            await asyncio.sleep(0.03)
+        assert held, "the runs were not all claimed"
+        victim_id = Counter(owner for owner, _ in held.values()).most_common(1)[0][0]
+        victim = next(w for w in c.workers if w.worker_id == victim_id)
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        on_victim = [r for r in runs if held[r.id][0] == victim_id]
+        assert all(held[r.id][1] == 0 for r in on_victim), "a token was saved before the kill: not this scenario"
+        final = await wait_terminal(client, c, runs, timeout=LEASE_S + 15)
+        ended_in = time.monotonic() - killed_at
+        readings = {rid: await asyncio.wait_for(task, 20) for rid, task in readers.items()}
+        conn = await asyncpg.connect(c.database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            attempts = dict(
+                await conn.fetch("SELECT id::text, attempts FROM run WHERE id = ANY($1::uuid[])", [r.id for r in runs])
+            )
+        finally:
+            await conn.close()
     for run in runs:
         assert_succeeded_exactly(run, final[run.id])
         readings[run.id].check(final[run.id])
-    assert all(w.proc.poll() is None for w in workers)
-    report("redis restarted empty, runs queued", runs, final, f"all terminal {took:.1f}s after the restart")
-
-
-async def test_redis_restarted_mid_stream(cluster, workers_cleanup):
-    """Redis restarted (empty) while a run streams: a reader that stays connected, one that disconnected before
-    the restart and resumes while Redis is down, and one that resumes after it is back each get exactly the
-    full output; the run succeeds."""
-    c = cluster
-    c.start_workers(2, ttft_ms=50, token_ms=50)
-    async with api_client(c) as client:
-        runs = [await post_run(client, c, f"mid{i} " + words(f"m{i}", 59)) for i in range(3)]
-        staying = {r.id: asyncio.create_task(read_events(client, c, r.id)) for r in runs}
-        early = {r.id: await read_events(client, c, r.id, stop_after_deltas=8) for r in runs}
-        late = {r.id: await read_events(client, c, r.id, stop_after_deltas=1) for r in runs}
-        assert c.redis is not None
-        c.redis.kill()
-        c.redis.wait(10)
-        down = [asyncio.create_task(read_events(client, c, r.id, early[r.id])) for r in runs]
-        await asyncio.sleep(1.0)
-        c.restart_redis_empty()
-        # Resumes once Redis is back; the live copy of the first events is gone for good.
-        late_done = [asyncio.create_task(read_events(client, c, r.id, late[r.id])) for r in runs]
-        final = await wait_terminal(client, c, runs, timeout=30)
-        await asyncio.wait_for(asyncio.gather(*down, *late_done), 20)
-        stayed = {rid: await asyncio.wait_for(task, 20) for rid, task in staying.items()}
-    for run in runs:
-        assert_succeeded_exactly(run, final[run.id])
-        for reading in (stayed[run.id], early[run.id], late[run.id]):
-            reading.check(final[run.id])
-    reconnects = sum(stayed[r.id].connections - 1 for r in runs)
-    report("redis restarted mid-stream", runs, final, f"3 readers per run; connected ones reconnected {reconnects}x")
+        assert attempts[run.id] == (2 if run in on_victim else 1), (run.id, attempts[run.id])
+    report(
+        "kill -9 worker before first tokens",
+        runs,
+        final,
+        f"{len(on_victim)} retried on the other worker, all terminal {ended_in:.1f}s after the kill",
+    )
 
 
 async def test_client_disconnects_and_resumes(cluster, workers_cleanup):
@@ -643,7 +650,7 @@ async def test_cancel_mid_stream(cluster, workers_cleanup):
     c.start_workers(2, ttft_ms=50, token_ms=50)
     async with api_client(c) as client:
         runs = [await post_run(client, c, f"cancel{i} " + words(f"c{i}", 79)) for i in range(3)]
-        readers = {r.id: asyncio.create_task(read_events(client, c, r.id)) for r in runs}
+        readers = {r.id: spawn(read_events(client, c, r.id)) for r in runs}
         await wait_streaming(c, runs)
         await asyncio.sleep(0.5)
         walls = {}
@@ -707,7 +714,7 @@ async def test_sigterm_a_streaming_worker(cluster, workers_cleanup):
     c.start_workers(2, ttft_ms=50, token_ms=40, grace_s=grace)
     async with api_client(c) as client:
         first = [await post_run(client, c, f"term{i} " + words(f"t{i}", 49)) for i in range(6)]
-        readers = {r.id: asyncio.create_task(read_events(client, c, r.id)) for r in first}
+        readers = {r.id: spawn(read_events(client, c, r.id)) for r in first}
         held = await wait_streaming(c, first)
         victim_id = Counter(held.values()).most_common(1)[0][0]
         victim = next(w for w in c.workers if w.worker_id == victim_id)
@@ -715,7 +722,7 @@ async def test_sigterm_a_streaming_worker(cluster, workers_cleanup):
         victim.proc.send_signal(signal.SIGTERM)
         signalled = time.monotonic()
         after = [await post_run(client, c, f"later{i} " + words(f"x{i}", 19)) for i in range(6)]
-        readers.update({r.id: asyncio.create_task(read_events(client, c, r.id)) for r in after})
+        readers.update({r.id: spawn(read_events(client, c, r.id)) for r in after})
 
         # Who holds each later run, sampled until all are terminal: never the stopping worker.
         holders: dict[str, set[str]] = {r.id: set() for r in after}
@@ -750,14 +757,15 @@ async def test_sigterm_a_streaming_worker(cluster, workers_cleanup):
 
 @needs_timing
 async def test_sigterm_with_a_short_grace_hands_runs_back(cluster, workers_cleanup):
-    """SIGTERM a worker whose grace period is shorter than its runs: it exits 0 within the grace period (plus
-    shutdown), and its unfinished runs still reach a terminal state through the other worker."""
+    """SIGTERM a worker whose grace period is shorter than its runs: it hands its unfinished runs back before it
+    exits (none left `running` under its lease), exits 0 within the grace period (plus shutdown), and every run
+    reaches a terminal state that its readers saw exactly."""
     c = cluster
     grace = 0.5
     c.start_workers(1, ttft_ms=50, token_ms=50, grace_s=grace)
     async with api_client(c) as client:
         runs = [await post_run(client, c, f"short{i} " + words(f"s{i}", 79)) for i in range(4)]
-        readers = {r.id: asyncio.create_task(read_events(client, c, r.id, timeout=40)) for r in runs}
+        readers = {r.id: spawn(read_events(client, c, r.id, timeout=40)) for r in runs}
         await wait_streaming(c, runs)
         (victim,) = c.workers
         c.start_workers(1, ttft_ms=50, token_ms=50)  # the one that takes over
@@ -765,20 +773,90 @@ async def test_sigterm_with_a_short_grace_hands_runs_back(cluster, workers_clean
         signalled = time.monotonic()
         exit_code = await asyncio.to_thread(victim.proc.wait, 30)
         exited_in = time.monotonic() - signalled
+        at_exit = await owners(c, [r.id for r in runs])
         final = await wait_terminal(client, c, runs, timeout=LEASE_S + 15)
         readings = {rid: await asyncio.wait_for(task, 20) for rid, task in readers.items()}
     assert exit_code == 0, victim.log.read_text()[-3000:]
     assert exited_in <= grace + 3, f"exited {exited_in:.1f}s after SIGTERM (grace {grace}s)"
+    # Handed back before the exit: none is left `running` under the dead worker's lease for the reconciler.
+    held = {rid: s for rid, (s, owner, _) in at_exit.items() if s == "running" and owner == victim.worker_id}
+    assert not held, f"still running under the stopped worker's lease: {held}"
     for run in runs:
         body = final[run.id]
         readings[run.id].check(body)
         if body["status"] == "succeeded":
             assert_succeeded_exactly(run, body)
         else:
+            # Handed back by the stopping worker (worker_shutdown), or failed by the reconciler (worker_lost).
             assert body["status"] == "failed", body
-            assert body["error"]["kind"] == "worker_lost", body["error"]
+            assert body["error"]["kind"] in ("worker_shutdown", "worker_lost"), body["error"]
             assert_partial(run, body)
-    report("SIGTERM worker (grace 0.5 s)", runs, final, f"exit {exit_code} after {exited_in:.1f}s")
+    kinds = Counter((final[r.id]["error"] or {}).get("kind") for r in runs)
+    report("SIGTERM worker (grace 0.5 s)", runs, final, f"exit {exit_code} after {exited_in:.1f}s; {dict(kinds)}")
+
+
+@needs_timing
+async def test_redis_restarted_empty_with_runs_accepted_not_started(cluster, workers_cleanup):
+    """Both workers stopped (SIGSTOP), 20 runs accepted, Redis restarted empty, workers resumed: all 20 complete
+    (the reconciler re-publishes what the queue lost), and readers following them through the restart get exact
+    text."""
+    c = cluster
+    workers = c.start_workers(2, ttft_ms=20, token_ms=5)
+    for w in workers:
+        os.kill(w.pid, signal.SIGSTOP)
+    try:
+        async with api_client(c) as client:
+            runs = [await post_run(client, c, f"lost{i} " + words(f"l{i}", 11)) for i in range(20)]
+            statuses = await owners(c, [r.id for r in runs])
+            assert {s for s, _, _ in statuses.values()} == {"queued"}
+            readers = {r.id: spawn(read_events(client, c, r.id, timeout=45)) for r in runs}
+            await asyncio.sleep(0.3)  # readers attached to the live streams that are about to vanish
+            c.restart_redis_empty()
+            restarted = time.monotonic()
+            for w in workers:
+                os.kill(w.pid, signal.SIGCONT)
+            final = await wait_terminal(client, c, runs, timeout=LOST_DISPATCH_S + 20)
+            took = time.monotonic() - restarted
+            readings = {rid: await asyncio.wait_for(task, 20) for rid, task in readers.items()}
+    finally:
+        for w in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(w.pid, signal.SIGCONT)
+    for run in runs:
+        assert_succeeded_exactly(run, final[run.id])
+        readings[run.id].check(final[run.id])
+    assert all(w.proc.poll() is None for w in workers)
+    report("redis restarted empty, runs queued", runs, final, f"all terminal {took:.1f}s after the restart")
+
+
+async def test_redis_restarted_mid_stream(cluster, workers_cleanup):
+    """Redis restarted (empty) while a run streams: a reader that stays connected, one that disconnected before
+    the restart and resumes while Redis is down, and one that resumes after it is back each get exactly the
+    full output; the run succeeds."""
+    c = cluster
+    c.start_workers(2, ttft_ms=50, token_ms=50)
+    async with api_client(c) as client:
+        runs = [await post_run(client, c, f"mid{i} " + words(f"m{i}", 59)) for i in range(3)]
+        staying = {r.id: spawn(read_events(client, c, r.id)) for r in runs}
+        early = {r.id: await read_events(client, c, r.id, stop_after_deltas=8) for r in runs}
+        late = {r.id: await read_events(client, c, r.id, stop_after_deltas=1) for r in runs}
+        assert c.redis is not None
+        c.redis.kill()
+        c.redis.wait(10)
+        down = [spawn(read_events(client, c, r.id, early[r.id])) for r in runs]
+        await asyncio.sleep(1.0)
+        c.restart_redis_empty()
+        # Resumes once Redis is back; the live copy of the first events is gone for good.
+        late_done = [spawn(read_events(client, c, r.id, late[r.id])) for r in runs]
+        final = await wait_terminal(client, c, runs, timeout=30)
+        await asyncio.wait_for(asyncio.gather(*down, *late_done), 20)
+        stayed = {rid: await asyncio.wait_for(task, 20) for rid, task in staying.items()}
+    for run in runs:
+        assert_succeeded_exactly(run, final[run.id])
+        for reading in (stayed[run.id], early[run.id], late[run.id]):
+            reading.check(final[run.id])
+    reconnects = sum(stayed[r.id].connections - 1 for r in runs)
+    report("redis restarted mid-stream", runs, final, f"3 readers per run; connected ones reconnected {reconnects}x")
 
 
 async def _count_runs(c: Cluster) -> int:
@@ -789,15 +867,8 @@ async def _count_runs(c: Cluster) -> int:
         await conn.close()
 
 
-HAND_OFF_BUG = (
-    "BUG: backend/runs/service.py _insert.hand_off (an after_commit callback) lets a Redis error escape after the "
-    "run was committed, so POST /runs answers 500 for a run that exists, is dispatched and later runs (and bills); "
-    "and backend/app.py create_app / backend/cli.py worker build Redis.from_url(...) with redis-py's default of no "
-    "retries, so after a Redis restart every pooled connection to the dead server fails its next command once"
-)
 
 
-@pytest.mark.xfail(reason=HAND_OFF_BUG, strict=True)
 @needs_timing
 async def test_post_run_right_after_a_redis_restart(cluster, workers_cleanup):
     """Redis restarted (empty) between two requests: the next POST /runs is accepted (202) and runs."""
@@ -829,13 +900,11 @@ async def test_post_run_right_after_a_redis_restart(cluster, workers_cleanup):
         assert_succeeded_exactly(run, final[run.id])
 
 
-@pytest.mark.xfail(reason=HAND_OFF_BUG, strict=True)
 @needs_timing
 async def test_post_run_while_redis_is_down(cluster, workers_cleanup):
     """With Redis down, POST /runs either accepts the run (202, and it completes once Redis is back) or refuses it
     and leaves no run behind (invariant 10: nothing half-written by a rejected request)."""
     c = cluster
-    c.start_workers(1, ttft_ms=10, token_ms=2)
     async with api_client(c) as client:
         before = await _count_runs(c)
         assert c.redis is not None
@@ -852,6 +921,7 @@ async def test_post_run_while_redis_is_down(cluster, workers_cleanup):
         created = await _count_runs(c) - before
         c.restart_redis_empty()
         if answer == 202:
+            c.start_workers(1, ttft_ms=10, token_ms=2)
             run = Accepted(r.json()["id"], "redis is down")
             final = await wait_terminal(client, c, [run], timeout=LOST_DISPATCH_S + 10)
             report("POST while Redis is down", [run], final, "answer 202")

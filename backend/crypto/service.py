@@ -58,12 +58,23 @@ class Keyring:
         self._keys: dict[tuple[uuid.UUID, int], tuple[bytes, float]] = {}
         self._active: dict[uuid.UUID, tuple[int, float]] = {}
         self._hash_keys: dict[uuid.UUID, tuple[bytes, float]] = {}
+        self._generation = 0
+        self._generations: dict[uuid.UUID, int] = {}
         self._listener: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
 
     # Cache
 
+    def _generation_of(self, workspace_id: uuid.UUID) -> tuple[int, int]:
+        return self._generation, self._generations.get(workspace_id, 0)
+
     def invalidate(self, workspace_id: uuid.UUID | None = None) -> None:
+        # Bumped so that a lookup that read the database before this invalidation cannot put its (now
+        # stale) answer back into the cache afterwards.
+        if workspace_id is None:
+            self._generation += 1
+        else:
+            self._generations[workspace_id] = self._generations.get(workspace_id, 0) + 1
         if workspace_id is None:
             self._keys.clear()
             self._active.clear()
@@ -86,6 +97,7 @@ class Keyring:
             cached = self._keys.get((workspace_id, version))
             if cached and self._fresh(cached[1]):
                 return version, cached[0]
+        generation = self._generation_of(workspace_id)
         row = await repo.get_key(session, workspace_id, version)
         if row is None and version is None and not await repo.get_key(session, workspace_id, 1):
             # A workspace from before encryption existed gets its first key on its first write.
@@ -99,10 +111,11 @@ class Keyring:
         key = await asyncio.to_thread(
             self.provider.unwrap, row.master_key_id, row.wrapped_key, _context(workspace_id, row.version)
         )
-        expires = time.monotonic() + self.cache_seconds
-        self._keys[(workspace_id, row.version)] = (key, expires)
-        if row.state == "active":
-            self._active[workspace_id] = (row.version, expires)
+        if self._generation_of(workspace_id) == generation:
+            expires = time.monotonic() + self.cache_seconds
+            self._keys[(workspace_id, row.version)] = (key, expires)
+            if row.state == "active":
+                self._active[workspace_id] = (row.version, expires)
         return row.version, key
 
     # Fields

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.core.database import after_commit
 from backend.core.errors import Forbidden, Invalid, NotFound, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
@@ -406,6 +407,12 @@ async def rename_workspace(session: AsyncSession, access: WorkspaceAccess, name:
 async def delete_workspace(session: AsyncSession, keyring: Keyring, access: WorkspaceAccess, actor: Actor) -> None:
     """Shreds the workspace's keys and hides it at once; its rows are removed in the background."""
     await keyring.shred(session, access.workspace.id)
+    workspace_id = access.workspace.id
+
+    async def forget_key() -> None:  # again once committed: a racing lookup may have cached the old key
+        keyring.invalidate(workspace_id)
+
+    after_commit(session, forget_key)
     access.workspace.deleted_at = func.now()
     await record_audit(
         session,
@@ -721,6 +728,8 @@ async def rotate_workspace_key(
             session, workspace_id=workspace_id, actor=Actor(None), action="key.rotated",
             target_type="workspace_key", target_id=f"{workspace_id}:v{version}", after={"version": version},
         )
+    # Again now that it is committed: a lookup racing the rotation may have cached the old answer.
+    keyring.invalidate(workspace_id)
     rows = await keyring.reencrypt_workspace(sessionmaker, workspace_id, progress=progress)
     # A process that had the old version cached (its invalidation in flight) may still write under it for
     # at most the cache lifetime; a last pass after that catches those rows.

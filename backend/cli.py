@@ -173,7 +173,8 @@ def worker(concurrency: int) -> None:
     async def run() -> None:
         import signal as signals
 
-        engine = create_engine(url, pool_size=10)
+        # Every in-flight run saves progress about once a second: the pool grows with the concurrency.
+        engine = create_engine(url, pool_size=min(max(10, concurrency // 5), 20))
         sessionmaker = create_sessionmaker(engine)
         redis = redis_client(settings.redis_url)
         backends = build_backends(redis, settings.redis_prefix)

@@ -501,7 +501,7 @@ async def test_a_prompt_with_unfinished_runs_is_not_deleted_until_they_end(clien
 async def test_a_running_run_is_settled_before_it_can_be_deleted(client, app, ws, db_engine):
     use_mock_timing(app, ttft_ms=5, token_ms=40)
     pid = await new_prompt(client, ws, "{{words}}")
-    words = " ".join(f"w{i}" for i in range(40))
+    words = " ".join(f"w{i}" for i in range(200))  # 8 s of tokens: the cancel lands long before the end
     async with RunningWorker(app):
         run_id = await start(client, ws, pid, words)
         deadline = time.monotonic() + 5
@@ -510,7 +510,7 @@ async def test_a_running_run_is_settled_before_it_can_be_deleted(client, app, ws
             await asyncio.sleep(0.02)
         assert_problem(await client.delete(f"/workspaces/{ws}/runs/{run_id}"), 409)
         assert (await client.post(f"/workspaces/{ws}/runs/{run_id}/cancel")).status_code == 202
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10
         while (await get_run(client, ws, run_id))["status"] != "cancelled":
             assert time.monotonic() < deadline, "the cancel did not land"
             await asyncio.sleep(0.02)

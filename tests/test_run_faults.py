@@ -1,5 +1,5 @@
 """Process-level faults of runs (invariants 4-6 of DESIGN.md) with real processes on loopback: a fresh database,
-a private redis-server, one `playground api` and two `playground worker` processes per scenario.
+a private redis-server, one `playground api`, and per scenario its own `playground worker` processes (mostly two).
 
 Every scenario asserts that each run the api accepted (202) reaches a terminal state, that a succeeded run's
 output is exactly the mock's output for its input, and that every SSE reader got exactly the run's final output
@@ -865,8 +865,6 @@ async def _count_runs(c: Cluster) -> int:
         return await conn.fetchval("SELECT count(*) FROM run")
     finally:
         await conn.close()
-
-
 
 
 @needs_timing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -12,6 +13,8 @@ from sqlalchemy import DateTime, MetaData, func, literal, select, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+logger = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -69,7 +72,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
             # Work that must only happen after the commit (queue hand-off, cache invalidation).
             for callback in session.info.pop("after_commit", []):
-                await callback()
+                try:
+                    await callback()
+                except Exception:
+                    # The work is committed: the answer must say so. What the callback would have done (a
+                    # queue hand-off) is redone by the reconciler from the database.
+                    logger.warning("after-commit step failed; the reconciler will redo it", exc_info=True)
 
 
 # A transaction on one of the sanctioned paths (re-encryption, the audited deletion path) says so, and

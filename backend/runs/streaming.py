@@ -122,7 +122,8 @@ async def _follow_live(
             except Exception:
                 return  # the live copy failed us (fell behind, Redis gone): the database has the rest
             out = reader.take(await open_event(session, keyring, workspace_id, run_id, stored))
-            await session.commit()  # never hold a pooled connection for the life of a stream
+            if session.in_transaction():
+                await session.commit()  # never hold a pooled connection for the life of a stream
             if reader.gap:
                 return
             if out is not None:

@@ -337,7 +337,7 @@ class Worker:
                 return
             text = "".join(flight.pending)
             flight.pending.clear()
-            offset = sum(len(p) for p in flight.output)  # everything up to the pending text is already out
+            offset = flight.chars  # everything up to and including the pending text
             await self._emit_locked(flight, "run.delta", {"text": text, "offset": offset})
             flight.last_emit = time.monotonic()
 

@@ -114,10 +114,15 @@ class RawHttp:
         self.auth = f"Authorization: Bearer {key}\r\n"
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        # uvicorn closes a keep-alive connection after 5 s idle: never reuse one that may be closing.
+        if self.writer is not None and time.monotonic() - self.used > 4:
+            self.writer.close()
         if self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.used = time.monotonic()
         assert self.reader is not None
         return self.reader, self.writer
 
@@ -131,6 +136,7 @@ class RawHttp:
         writer.write(head.encode() + data)
         status, headers = await _read_head(reader)
         payload = await reader.readexactly(int(headers.get("content-length", "0")))
+        self.used = time.monotonic()
         if headers.get("connection", "").lower() == "close":
             writer.close()
         return status, json.loads(payload) if payload else {}

@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from backend.core.errors import InvalidFields
 from backend.crypto.envelope import key_version_of
 from backend.prompts import service as prompts
 from backend.prompts.errors import VersionNotFound
@@ -1061,16 +1062,16 @@ async def test_render_version_checks_variables_and_never_rerenders_values(client
         assert rendered.system == "You are {{text}}."
         assert rendered.messages == [{"role": "user", "content": "  Summarize: a \\{{persona}} b {{persona}}\n"}]
 
-        with pytest.raises(prompts.InvalidVersion) as missing:
+        with pytest.raises(InvalidFields) as missing:
             await prompts.render_version(session, keyring, version, {"persona": "x"})
         assert missing.value.status == 422
         assert [e["loc"] for e in missing.value.errors] == [["body", "variables", "text"]]
 
-        with pytest.raises(prompts.InvalidVersion) as extra:
+        with pytest.raises(InvalidFields) as extra:
             await prompts.render_version(session, keyring, version, {"persona": "x", "text": "y", "tone": "z"})
         assert [e["loc"] for e in extra.value.errors] == [["body", "variables", "tone"]]
 
-        with pytest.raises(prompts.InvalidVersion) as both:
+        with pytest.raises(InvalidFields) as both:
             await prompts.render_version(session, keyring, version, {"text": 3, "tone": "VALUE-CANARY"})
         assert sorted(map(tuple, (e["loc"] for e in both.value.errors))) == sorted(
             [("body", "variables", "persona"), ("body", "variables", "text"), ("body", "variables", "tone")]

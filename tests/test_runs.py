@@ -35,8 +35,23 @@ TERMINAL_STATUSES = {"succeeded", "failed", "cancelled"}
 TERMINAL_EVENTS = {"run.completed", "run.failed", "run.cancelled"}
 MOCK = {"provider": "mock", "model": "mock-1", "max_tokens": 256}
 RUN_FIELDS = {
-    "id", "status", "prompt_id", "version_id", "version", "snapshot", "output", "stop_reason", "usage",
-    "cost_usd", "ttft_ms", "duration_ms", "error", "flags", "created_by", "created_at", "started_at",
+    "id",
+    "status",
+    "prompt_id",
+    "version_id",
+    "version",
+    "snapshot",
+    "output",
+    "stop_reason",
+    "usage",
+    "cost_usd",
+    "ttft_ms",
+    "duration_ms",
+    "error",
+    "flags",
+    "created_by",
+    "created_at",
+    "started_at",
     "finished_at",
 }
 
@@ -57,8 +72,6 @@ async def ws(owner) -> str:
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
 
 
 def error_locs(response: httpx.Response) -> list[list[Any]]:
@@ -91,8 +104,14 @@ async def new_prompt(
 
 
 async def new_version(
-    client, ws: str, pid: str, user: str | None = "Say {{words}}", *, system: str = "",
-    messages: list[dict[str, str]] | None = None, config: dict[str, Any] | None = None,
+    client,
+    ws: str,
+    pid: str,
+    user: str | None = "Say {{words}}",
+    *,
+    system: str = "",
+    messages: list[dict[str, str]] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body = {
         "system": system,
@@ -177,8 +196,11 @@ def use_mock_timing(app, *, ttft_ms: int, token_ms: int) -> None:
 def reconciler(app, **options: Any) -> Worker:
     """A worker that is never started: only its reconcile_once (and helpers) are called."""
     return Worker(
-        sessionmaker=app.state.sessionmaker, keyring=app.state.keyring, backends=app.state.run_backends,
-        settings=app.state.settings, **options,
+        sessionmaker=app.state.sessionmaker,
+        keyring=app.state.keyring,
+        backends=app.state.run_backends,
+        settings=app.state.settings,
+        **options,
     )
 
 
@@ -204,8 +226,12 @@ async def test_create_answers_202_and_the_detail_pins_everything(client, app, ow
     async with RunningWorker(app):
         response = await client.post(
             f"/workspaces/{ws}/runs",
-            json={"prompt_id": pid, "version": 1, "variables": variables,
-                  "overrides": {"temperature": 0, "max_tokens": 500}},
+            json={
+                "prompt_id": pid,
+                "version": 1,
+                "variables": variables,
+                "overrides": {"temperature": 0, "max_tokens": 500},
+            },
         )
         assert response.status_code == 202, response.text
         accepted = response.json()
@@ -372,8 +398,11 @@ async def test_anthropic_without_a_workspace_key_is_422_naming_the_provider(clie
     mock_pid = await new_prompt(client, ws)
     response = await client.post(
         f"/workspaces/{ws}/runs",
-        json={"prompt_id": mock_pid, "variables": {"words": "x"},
-              "overrides": {"provider": "anthropic", "model": "claude-haiku-4-5"}},
+        json={
+            "prompt_id": mock_pid,
+            "variables": {"words": "x"},
+            "overrides": {"provider": "anthropic", "model": "claude-haiku-4-5"},
+        },
     )
     locs = error_locs(response)
     assert any("provider" in loc for loc in locs), locs
@@ -450,9 +479,9 @@ async def test_idempotency_key_same_body_same_run_other_body_409(client, make_cl
 async def test_concurrent_requests_with_one_idempotency_key_make_one_run(client, ws, db_engine):
     pid = await new_prompt(client, ws)
     body = {"prompt_id": pid, "variables": {"words": "race"}}
-    responses = await asyncio.gather(*[
-        client.post(f"/workspaces/{ws}/runs", json=body, headers={"Idempotency-Key": "same-key"}) for _ in range(10)
-    ])
+    responses = await asyncio.gather(
+        *[client.post(f"/workspaces/{ws}/runs", json=body, headers={"Idempotency-Key": "same-key"}) for _ in range(10)]
+    )
     assert [r.status_code for r in responses] == [202] * 10, [r.text for r in responses if r.status_code != 202]
     assert len({r.json()["id"] for r in responses}) == 1
     assert await count_rows(db_engine) == 1
@@ -467,7 +496,13 @@ async def test_list_is_newest_first_filters_and_paginates(client, make_client, o
     await new_version(client, ws, a, "Now {{words}}")
     b = await new_prompt(client, ws)
     plan = [
-        (owner, a, 1), (owner, a, 2), (editor, a, 1), (owner, b, 1), (owner, b, 1), (editor, b, 1), (owner, a, 2),
+        (owner, a, 1),
+        (owner, a, 2),
+        (editor, a, 1),
+        (owner, b, 1),
+        (owner, b, 1),
+        (editor, b, 1),
+        (owner, a, 2),
     ]
     ids = []
     for account, pid, version in plan:
@@ -536,7 +571,11 @@ async def _finished_run(client, app, ws: str, token_ms: int = 4) -> tuple[str, d
 
 
 def assert_well_formed(
-    events: list[dict[str, Any]], run: dict[str, Any], *, first: str | None = "run.queued", prior: str = "",
+    events: list[dict[str, Any]],
+    run: dict[str, Any],
+    *,
+    first: str | None = "run.queued",
+    prior: str = "",
     usage: bool = True,
 ) -> None:
     """Ordered ids, exactly one terminal event (last, carrying the final run), usage before it, and the
@@ -675,7 +714,12 @@ async def live_server(app) -> AsyncIterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=1, http="h11",
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        http="h11",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -730,8 +774,9 @@ async def test_two_live_readers_both_get_the_whole_text(client, app, owner, ws):
     key = (await create_api_key(owner, ws))["key"]
     pid = await new_prompt(client, ws, "{{words}}")
     async with live_server(app) as base, api_client(base, key) as http, RunningWorker(app):
-        accepted = (await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid,
-                                                                   "variables": {"words": LONG_WORDS}})).json()
+        accepted = (
+            await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid, "variables": {"words": LONG_WORDS}})
+        ).json()
         url = f"/workspaces/{ws}/runs/{accepted['id']}/events"
         first, second = await asyncio.gather(read_until_end(http, url), read_until_end(http, url))
         run = await wait_for(client, ws, accepted["id"])
@@ -741,20 +786,26 @@ async def test_two_live_readers_both_get_the_whole_text(client, app, owner, ws):
         assert sum(e["event"] == "run.delta" for e in events) >= 2
 
 
+async def start_and_leave_after_two_deltas(http, ws: str, pid: str) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    """Starts a long run and reads its stream until two deltas arrived, then closes the connection."""
+    body = {"prompt_id": pid, "variables": {"words": LONG_WORDS}}
+    accepted = (await http.post(f"/workspaces/{ws}/runs", json=body)).json()
+    url = f"/workspaces/{ws}/runs/{accepted['id']}/events"
+    before: list[dict[str, Any]] = []
+    async with http.stream("GET", url) as response:
+        async for event in sse_events(response):
+            before.append(event)
+            if sum(e["event"] == "run.delta" for e in before) >= 2:
+                break  # leaving the block closes the connection mid-stream
+    return accepted, url, before
+
+
 async def test_a_live_reader_that_reconnects_with_its_last_id_gets_exactly_the_rest(client, app, owner, ws):
     use_mock_timing(app, ttft_ms=5, token_ms=20)
     key = (await create_api_key(owner, ws))["key"]
     pid = await new_prompt(client, ws, "{{words}}")
     async with live_server(app) as base, api_client(base, key) as http, RunningWorker(app):
-        accepted = (await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid,
-                                                                   "variables": {"words": LONG_WORDS}})).json()
-        url = f"/workspaces/{ws}/runs/{accepted['id']}/events"
-        before: list[dict[str, Any]] = []
-        async with http.stream("GET", url) as response:
-            async for event in sse_events(response):
-                before.append(event)
-                if sum(e["event"] == "run.delta" for e in before) >= 2:
-                    break  # leaving the block closes the connection mid-stream
+        accepted, url, before = await start_and_leave_after_two_deltas(http, ws, pid)
         assert (await get_run(client, ws, accepted["id"]))["status"] == "running"
         await asyncio.sleep(0.1)  # the run goes on without a reader
         after = await read_until_end(http, url, headers={"Last-Event-ID": before[-1]["id"]})
@@ -772,8 +823,9 @@ async def test_closing_the_connection_does_not_cancel_the_run(client, app, owner
     key = (await create_api_key(owner, ws))["key"]
     pid = await new_prompt(client, ws, "{{words}}")
     async with live_server(app) as base, api_client(base, key) as http, RunningWorker(app):
-        accepted = (await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid,
-                                                                   "variables": {"words": LONG_WORDS}})).json()
+        accepted = (
+            await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid, "variables": {"words": LONG_WORDS}})
+        ).json()
         async with http.stream("GET", f"/workspaces/{ws}/runs/{accepted['id']}/events") as response:
             async for event in sse_events(response):
                 if event["event"] == "run.delta":
@@ -929,8 +981,9 @@ async def anthropic_ws(client, app, ws, anthropic_server) -> str:
     return ws
 
 
-async def test_anthropic_run_streams_the_fake_with_its_usage_and_the_haiku_price(client, app, anthropic_ws,
-                                                                                  anthropic_server):
+async def test_anthropic_run_streams_the_fake_with_its_usage_and_the_haiku_price(
+    client, app, anthropic_ws, anthropic_server
+):
     ws = anthropic_ws
     pid = await new_prompt(client, ws, "Summarize: {{text}}", system="You are {{persona}}.", config=HAIKU)
     async with RunningWorker(app):
@@ -1122,7 +1175,8 @@ async def test_redis_holds_no_run_text_in_the_clear(client, app, ws, settings):
     assert len(entries) >= 5, entries
     raw = b"".join(
         (k if isinstance(k, bytes) else str(k).encode()) + (v if isinstance(v, bytes) else str(v).encode())
-        for _, fields in entries for k, v in fields.items()
+        for _, fields in entries
+        for k, v in fields.items()
     )
     assert b"run.delta" in raw  # event names are metadata; their payloads are sealed
     assert canary.encode() not in raw and b"Echo" not in raw and b"System" not in raw
@@ -1131,8 +1185,10 @@ async def test_redis_holds_no_run_text_in_the_clear(client, app, ws, settings):
         kind = (await app.state.redis.type(key)).decode()
         if kind == "stream":
             for _, fields in await app.state.redis.xrange(key):
-                assert all(canary.encode() not in bytes(v if isinstance(v, bytes) else str(v).encode())
-                           for v in fields.values())
+                assert all(
+                    canary.encode() not in bytes(v if isinstance(v, bytes) else str(v).encode())
+                    for v in fields.values()
+                )
         elif kind == "string":
             assert canary.encode() not in (await app.state.redis.get(key) or b"")
 
@@ -1209,15 +1265,7 @@ async def test_a_reader_resumes_exactly_after_redis_lost_the_live_stream_mid_run
     key = (await create_api_key(owner, ws))["key"]
     pid = await new_prompt(client, ws, "{{words}}")
     async with live_server(app) as base, api_client(base, key) as http, RunningWorker(app):
-        accepted = (await http.post(f"/workspaces/{ws}/runs", json={"prompt_id": pid,
-                                                                   "variables": {"words": LONG_WORDS}})).json()
-        url = f"/workspaces/{ws}/runs/{accepted['id']}/events"
-        before: list[dict[str, Any]] = []
-        async with http.stream("GET", url) as response:
-            async for event in sse_events(response):
-                before.append(event)
-                if sum(e["event"] == "run.delta" for e in before) >= 2:
-                    break
+        accepted, url, before = await start_and_leave_after_two_deltas(http, ws, pid)
         await asyncio.sleep(0.1)
         await app.state.redis.delete(f"{settings.redis_prefix}run:{accepted['id']}:events")  # Redis lost it
         after = await read_until_end(http, url, headers={"Last-Event-ID": before[-1]["id"]})

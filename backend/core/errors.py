@@ -65,6 +65,16 @@ class Invalid(ProblemError):
         super().__init__(msg, errors=[{"loc": loc, "msg": msg}], **kwargs)
 
 
+class InvalidFields(ProblemError):
+    """A 422 raised by our own code for several fields at once, each (loc, msg)."""
+
+    status, type, title = 422, "validation-error", "Request validation failed"
+
+    def __init__(self, problems: list[tuple[list[str | int], str]]) -> None:
+        fields = ", ".join(".".join(str(p) for p in loc) for loc, _ in problems[:5])
+        super().__init__(f"Invalid request: {fields}", errors=[{"loc": loc, "msg": msg} for loc, msg in problems])
+
+
 class TooManyRequests(ProblemError):
     status, type, title = 429, "rate-limited", "Too many requests"
 

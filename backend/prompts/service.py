@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.catalogue.service import config_problems
 from backend.core.database import mark_sanctioned
-from backend.core.errors import Conflict, Forbidden, Invalid, ProblemError
+from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields
 from backend.crypto.service import Keyring
 from backend.prompts import rendering
 from backend.prompts import repository as repo
@@ -27,14 +27,6 @@ from backend.workspaces.service import Actor, WorkspaceAccess, record_audit, req
 _LABEL_RE = re.compile(LABEL_PATTERN.removeprefix("^").removesuffix("$"))
 
 
-class InvalidVersion(ProblemError):
-    status, type, title = 422, "validation-error", "Request validation failed"
-
-
-def _invalid(problems: list[tuple[list[str | int], str]]) -> InvalidVersion:
-    errors = [{"loc": loc, "msg": msg} for loc, msg in problems]
-    fields = ", ".join(".".join(str(p) for p in loc) for loc, _ in problems[:5])
-    return InvalidVersion(f"Invalid request: {fields}", errors=errors)
 
 
 # Prompts
@@ -142,7 +134,7 @@ async def save_version(
     if len(variables) > rendering.MAX_VARIABLES:
         problems.append((["body"], f"at most {rendering.MAX_VARIABLES} distinct variables per version"))
     if problems:
-        raise _invalid(problems)
+        raise InvalidFields(problems)
     material = rendering.content_hash_material(content.system, messages, config)
     content_hash = await keyring.content_hash(session, access.workspace.id, material)
 
@@ -220,7 +212,7 @@ async def render_version(
     try:
         return rendering.render(content["system"], content["messages"], values)
     except rendering.RenderError as exc:
-        raise _invalid([(["body", *loc], msg) for loc, msg in exc.problems]) from exc
+        raise InvalidFields([(["body", *loc], msg) for loc, msg in exc.problems]) from exc
 
 
 async def resolve_by_name(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.catalogue.service import config_problems, cost_micros, micros_to_usd
 from backend.core.database import after_commit
-from backend.core.errors import Conflict, Forbidden, Invalid, NotFound, ProblemError, TooManyRequests
+from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields, NotFound, ProblemError, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
 from backend.prompts import service as prompts
@@ -31,9 +31,6 @@ from backend.workspaces.service import Actor, WorkspaceAccess, provider_access, 
 
 EVENT_TTL_SECONDS = 600  # the live copy of a finished run's events; the database copy stays
 
-
-class RunInvalid(ProblemError):
-    status, type, title = 422, "validation-error", "Request validation failed"
 
 
 class RunNotFound(NotFound):
@@ -51,10 +48,6 @@ class RunNotFinished(Conflict):
 class IdempotencyMismatch(Conflict):
     type, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
 
-
-def _invalid(problems: list[tuple[list[str | int], str]]) -> RunInvalid:
-    fields = ", ".join(".".join(str(p) for p in loc) for loc, _ in problems[:5])
-    return RunInvalid(f"Invalid request: {fields}", errors=[{"loc": loc, "msg": msg} for loc, msg in problems])
 
 
 @dataclass(frozen=True)
@@ -81,7 +74,7 @@ async def _prepare(
     config.update(body.overrides.model_dump(exclude_none=True))
     problems = config_problems(config, ["body", "overrides"])
     if problems:
-        raise _invalid(problems)
+        raise InvalidFields(problems)
     provider, model = config["provider"], config["model"]
     price = await usage.effective_price(session, access.workspace.id, provider, model)
     if price is None:

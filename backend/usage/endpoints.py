@@ -62,7 +62,7 @@ async def get_latency(
     end: Annotated[date | None, Query(alias="to")] = None,
     group_by: Literal["model", "prompt"] = "model",
 ) -> list[schemas.LatencyRow]:
-    """Time to first token and duration, p50 and p95 per model or prompt (histogram bucket bounds)."""
+    """Time to first token and duration, p50 and p95 per model or prompt, as histogram bucket upper bounds."""
     return [
         schemas.LatencyRow.model_validate(row) for row in await service.latency(session, access, start, end, group_by)
     ]

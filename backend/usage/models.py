@@ -19,6 +19,8 @@ DEFAULTS = {
     "runs_per_minute": 600,
     "member_runs_per_minute": 300,
 }
+# Upper bounds of the rollups' latency histogram buckets, in milliseconds; slower runs count under "inf".
+LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 60000)
 
 
 class WorkspaceLimits(Base):
@@ -81,7 +83,7 @@ class UsageLedger(Base):
 
 class UsageRollup(Base):
     """Totals per workspace, day, model, user and prompt, written with each settlement: dashboards read
-    these, never the runs."""
+    these or the coarser day rollups below, never the runs."""
 
     __tablename__ = "usage_rollup"
 
@@ -96,6 +98,58 @@ class UsageRollup(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     # Latency histograms (bucket upper bound in ms -> count) for p50/p95 without reading runs.
+    ttft_histogram: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    duration_histogram: Mapped[dict[str, int]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+
+class UsageModelDay(Base):
+    """Totals and latency histograms per workspace, day and model, written with the fine rollup: the day and
+    model dashboards read these (a few rows per day), whatever the number of users and prompts."""
+
+    __tablename__ = "usage_model_day"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    ttft_histogram: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    duration_histogram: Mapped[dict[str, int]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
+
+
+class UsageUserDay(Base):
+    """Totals per workspace, day and user (the user dashboard)."""
+
+    __tablename__ = "usage_user_day"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+
+class UsagePromptDay(Base):
+    """Totals and latency histograms per workspace, day and prompt (the prompt dashboards)."""
+
+    __tablename__ = "usage_prompt_day"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    prompt_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    runs: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+    cost_micros: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
     ttft_histogram: Mapped[dict[str, int]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     duration_histogram: Mapped[dict[str, int]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb")

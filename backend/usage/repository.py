@@ -10,7 +10,16 @@ from sqlalchemy import and_, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.usage.models import BudgetMonth, PriceOverride, UsageLedger, UsageRollup, WorkspaceLimits
+from backend.usage.models import (
+    BudgetMonth,
+    PriceOverride,
+    UsageLedger,
+    UsageModelDay,
+    UsagePromptDay,
+    UsageRollup,
+    UsageUserDay,
+    WorkspaceLimits,
+)
 
 
 async def get_limits(session: AsyncSession, workspace_id: uuid.UUID) -> WorkspaceLimits | None:
@@ -64,6 +73,40 @@ def add_ledger(
     session.add(UsageLedger(workspace_id=workspace_id, run_id=run_id, kind=kind, month=month, micros=micros))
 
 
+def _upsert_rollup(
+    table: Any,
+    key: dict[str, Any],
+    values: dict[str, int],
+    ttft_bucket: str | None,
+    duration_bucket: str | None,
+) -> Any:
+    """INSERT one run into a rollup row, or add it to the row its key already has."""
+
+    def bump(column: Any, bucket: str | None) -> Any:
+        if bucket is None:
+            return column
+        current = func.coalesce(column[bucket].as_integer(), 0)
+        return column.op("||")(func.jsonb_build_object(bucket, current + 1))
+
+    histograms = "ttft_histogram" in table.c
+    row = {**key, **values, "runs": 1}
+    if histograms:
+        row["ttft_histogram"] = {ttft_bucket: 1} if ttft_bucket else {}
+        row["duration_histogram"] = {duration_bucket: 1} if duration_bucket else {}
+    stmt = insert(table).values(**row)
+    excluded = stmt.excluded
+    totals = {
+        "runs": table.c.runs + 1,
+        "input_tokens": table.c.input_tokens + excluded.input_tokens,
+        "output_tokens": table.c.output_tokens + excluded.output_tokens,
+        "cost_micros": table.c.cost_micros + excluded.cost_micros,
+    }
+    if histograms:
+        totals["ttft_histogram"] = bump(table.c.ttft_histogram, ttft_bucket)
+        totals["duration_histogram"] = bump(table.c.duration_histogram, duration_bucket)
+    return stmt.on_conflict_do_update(index_elements=list(key), set_=totals)
+
+
 async def add_rollup(
     session: AsyncSession,
     key: dict[str, Any],
@@ -71,60 +114,44 @@ async def add_rollup(
     ttft_bucket: str | None,
     duration_bucket: str | None,
 ) -> None:
-    def bump(column: Any, bucket: str | None) -> Any:
-        if bucket is None:
-            return column
-        current = func.coalesce(column[bucket].as_integer(), 0)
-        return column.op("||")(func.jsonb_build_object(bucket, current + 1))
-
-    initial = {
-        **key,
-        **values,
-        "runs": 1,
-        "ttft_histogram": {ttft_bucket: 1} if ttft_bucket else {},
-        "duration_histogram": {duration_bucket: 1} if duration_bucket else {},
-    }
-    stmt = insert(UsageRollup).values(**initial)
-    excluded = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[
-            UsageRollup.workspace_id,
-            UsageRollup.day,
-            UsageRollup.provider,
-            UsageRollup.model,
-            UsageRollup.user_id,
-            UsageRollup.prompt_id,
-        ],
-        set_={
-            "runs": UsageRollup.runs + 1,
-            "input_tokens": UsageRollup.input_tokens + excluded.input_tokens,
-            "output_tokens": UsageRollup.output_tokens + excluded.output_tokens,
-            "cost_micros": UsageRollup.cost_micros + excluded.cost_micros,
-            "ttft_histogram": bump(UsageRollup.ttft_histogram, ttft_bucket),
-            "duration_histogram": bump(UsageRollup.duration_histogram, duration_bucket),
-        },
+    """Adds one settled run to the fine rollup and to the three day rollups, in one statement (one round
+    trip while the settling transaction holds its workspace's locks): the five dashboards always agree."""
+    by_model = {k: key[k] for k in ("workspace_id", "day", "provider", "model")}
+    by_user = {k: key[k] for k in ("workspace_id", "day", "user_id")}
+    by_prompt = {k: key[k] for k in ("workspace_id", "day", "prompt_id")}
+    stmt = _upsert_rollup(UsageRollup.__table__, key, values, ttft_bucket, duration_bucket)
+    stmt = stmt.add_cte(
+        _upsert_rollup(UsageModelDay.__table__, by_model, values, ttft_bucket, duration_bucket).cte("by_model"),
+        _upsert_rollup(UsageUserDay.__table__, by_user, values, ttft_bucket, duration_bucket).cte("by_user"),
+        _upsert_rollup(UsagePromptDay.__table__, by_prompt, values, ttft_bucket, duration_bucket).cte("by_prompt"),
     )
     await session.execute(stmt)
+
+
+# Each grouping reads the narrowest rollup that answers it: a workspace's day rollups hold a few rows per
+# day and key however its runs spread over users and prompts, where the fine rollup can hold one row per
+# run (bench_dashboard.py: 750,000 rows for 1,000,000 runs).
+_USAGE_SOURCE: dict[str, tuple[Any, Any]] = {
+    "day": (UsageModelDay, UsageModelDay.day),
+    "model": (UsageModelDay, func.concat(UsageModelDay.provider, literal_column("'/'"), UsageModelDay.model)),
+    "user": (UsageUserDay, UsageUserDay.user_id),
+    "prompt": (UsagePromptDay, UsagePromptDay.prompt_id),
+}
 
 
 async def usage_rows(
     session: AsyncSession, workspace_id: uuid.UUID, start: date, end: date, group_by: str
 ) -> list[tuple[Any, int, int, int, int]]:
-    key = {
-        "day": UsageRollup.day,
-        "model": func.concat(UsageRollup.provider, literal_column("'/'"), UsageRollup.model),
-        "user": UsageRollup.user_id,
-        "prompt": UsageRollup.prompt_id,
-    }[group_by]
+    table, key = _USAGE_SOURCE[group_by]
     stmt = (
         select(
             key.label("key"),
-            func.sum(UsageRollup.runs),
-            func.sum(UsageRollup.input_tokens),
-            func.sum(UsageRollup.output_tokens),
-            func.sum(UsageRollup.cost_micros),
+            func.sum(table.runs),
+            func.sum(table.input_tokens),
+            func.sum(table.output_tokens),
+            func.sum(table.cost_micros),
         )
-        .where(and_(UsageRollup.workspace_id == workspace_id, UsageRollup.day >= start, UsageRollup.day < end))
+        .where(and_(table.workspace_id == workspace_id, table.day >= start, table.day < end))
         .group_by(key)
         .order_by(key)
     )
@@ -137,20 +164,23 @@ async def usage_rows(
 async def latency_histograms(
     session: AsyncSession, workspace_id: uuid.UUID, start: date, end: date, group_by: str
 ) -> list[tuple[str, str, str, int]]:
-    """(key, "ttft"|"duration", bucket, count), summed in the database rather than in Python."""
-    key = "provider || '/' || model" if group_by == "model" else "prompt_id::text"
+    """(key, "ttft"|"duration", bucket, count), summed in the database from the day rollup of the grouping."""
+    if group_by == "model":
+        table, key = "usage_model_day", "provider || '/' || model"
+    else:
+        table, key = "usage_prompt_day", "prompt_id::text"
     sql = text(
         f"""
         SELECT {key} AS key, 'ttft' AS kind, b.key AS bucket, sum(b.value::bigint) AS n
-          FROM usage_rollup, jsonb_each_text(ttft_histogram) AS b
+          FROM {table}, jsonb_each_text(ttft_histogram) AS b
          WHERE workspace_id = :ws AND day >= :start AND day < :end
          GROUP BY 1, 3
         UNION ALL
         SELECT {key}, 'duration', b.key, sum(b.value::bigint)
-          FROM usage_rollup, jsonb_each_text(duration_histogram) AS b
+          FROM {table}, jsonb_each_text(duration_histogram) AS b
          WHERE workspace_id = :ws AND day >= :start AND day < :end
          GROUP BY 1, 3
-        """  # noqa: S608 - key is one of two fixed expressions, never input
+        """  # noqa: S608 - table and key are one of two fixed pairs, never input
     )
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     rows = await session.execute(sql, {"ws": workspace_id, "start": start, "end": end})

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from backend.usage.models import LATENCY_BUCKETS_MS
 from backend.workspaces.schemas import Body
 
 MAX_BUDGET_USD = Decimal("10000000")  # ten million dollars a month: anything above is a typo
@@ -86,15 +87,26 @@ class UsageOut(BaseModel):
     model_config = {"populate_by_name": True, "serialize_by_alias": True}
 
 
+BUCKET_NOTE = (
+    "Not an exact percentile: the upper bound, in milliseconds, of the latency histogram bucket that holds it "
+    f"(bounds {', '.join(map(str, LATENCY_BUCKETS_MS))}), so the true value is at most this and above the next "
+    f"lower bound; null when it lies beyond {LATENCY_BUCKETS_MS[-1]} ms or nothing was measured."
+)
+
+
 class Percentiles(BaseModel):
-    p50: int | None
-    p95: int | None
+    """Percentiles read from histograms kept in the usage rollups: bucket upper bounds, not exact values."""
+
+    p50: int | None = Field(description=f"Median. {BUCKET_NOTE}")
+    p95: int | None = Field(description=f"95th percentile. {BUCKET_NOTE}")
 
 
 class LatencyRow(BaseModel):
-    key: str
-    ttft_ms: Percentiles
-    duration_ms: Percentiles
+    """One model's or prompt's latency; each value is a histogram bucket's upper bound (see Percentiles)."""
+
+    key: str = Field(description="provider/model, or the prompt id")
+    ttft_ms: Percentiles = Field(description="Time to first token, as bucket upper bounds in ms")
+    duration_ms: Percentiles = Field(description="Whole run duration, as bucket upper bounds in ms")
 
 
 class PriceIn(Body):

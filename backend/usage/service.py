@@ -16,11 +16,8 @@ from backend.catalogue.service import catalogue, micros_to_usd, price_for
 from backend.core.errors import ProblemError, TooManyRequests
 from backend.ratelimit.limiter import Limiter
 from backend.usage import repository as repo
-from backend.usage.models import DEFAULTS, PriceOverride, WorkspaceLimits
+from backend.usage.models import DEFAULTS, LATENCY_BUCKETS_MS, PriceOverride, WorkspaceLimits
 from backend.workspaces.service import Actor, WorkspaceAccess, record_audit
-
-# Upper bounds of the latency histogram buckets, in milliseconds (the last one catches everything).
-LATENCY_BUCKETS_MS = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 60000)
 
 
 class BudgetExhausted(ProblemError):

@@ -32,6 +32,7 @@ from backend.runs.providers.registry import close_providers
 from backend.runs.worker import Worker
 from backend.usage.endpoints import models_router
 from backend.usage.endpoints import router as usage_router
+from backend.web.spa import install_spa
 from backend.workspaces.dependencies import authenticate_before_body
 from backend.workspaces.endpoints import auth_router, me_router, workspaces_router
 
@@ -162,4 +163,5 @@ def create_app(
         return response
 
     install_openapi(app, public_paths=PUBLIC_PATHS)
+    install_spa(app)  # the browser app at / (after the API, which keeps every /api path)
     return app

@@ -1,0 +1,2 @@
+export { promptKeys } from "./keys";
+export * from "./queries";

@@ -1,0 +1,46 @@
+// Routes exactly as API.md lists them ("Browser routes and test hooks").
+import { createBrowserRouter } from "react-router";
+import { RequireAuth } from "./components/RequireAuth";
+import { WorkspaceLayout } from "./components/WorkspaceLayout";
+import { AdminSafetyScreen } from "./screens/AdminSafety/AdminSafetyScreen";
+import { AdminUsageScreen } from "./screens/AdminUsage/AdminUsageScreen";
+import { CompareScreen } from "./screens/Compare/CompareScreen";
+import { EditorScreen } from "./screens/Editor/EditorScreen";
+import { HomeScreen } from "./screens/Home/HomeScreen";
+import { LoginScreen } from "./screens/Login/LoginScreen";
+import { NotFoundScreen } from "./screens/NotFound/NotFoundScreen";
+import { PromptsScreen } from "./screens/Prompts/PromptsScreen";
+import { RunDetailScreen } from "./screens/RunDetail/RunDetailScreen";
+import { RunsScreen } from "./screens/Runs/RunsScreen";
+import { SettingsScreen } from "./screens/Settings/SettingsScreen";
+import { SignupScreen } from "./screens/Signup/SignupScreen";
+import { VersionScreen } from "./screens/Version/VersionScreen";
+
+export const router = createBrowserRouter([
+  { path: "/login", element: <LoginScreen /> },
+  { path: "/signup", element: <SignupScreen /> },
+  {
+    element: <RequireAuth />,
+    children: [
+      { path: "/", element: <HomeScreen /> },
+      {
+        path: "/w/:ws",
+        element: <WorkspaceLayout />,
+        children: [
+          { index: true, element: <PromptsScreen /> },
+          { path: "prompts", element: <PromptsScreen /> },
+          { path: "prompts/:promptId", element: <EditorScreen /> },
+          { path: "prompts/:promptId/versions/:number", element: <VersionScreen /> },
+          { path: "runs", element: <RunsScreen /> },
+          { path: "runs/:runId", element: <RunDetailScreen /> },
+          { path: "compare/:comparisonId", element: <CompareScreen /> },
+          { path: "settings", element: <SettingsScreen /> },
+          { path: "admin/usage", element: <AdminUsageScreen /> },
+          { path: "admin/safety", element: <AdminSafetyScreen /> },
+          { path: "*", element: <NotFoundScreen /> },
+        ],
+      },
+    ],
+  },
+  { path: "*", element: <NotFoundScreen /> },
+]);

@@ -1,0 +1,61 @@
+// Usage dashboard: spend by day, model, user and prompt; the month's budget; latency per model.
+import { useState } from "react";
+import { useParams } from "react-router";
+import { type GroupBy, useUsage } from "../../api/usage";
+import { formatUsd } from "../../api/runs";
+import { ErrorBox, Loading } from "../../components/States";
+import { BudgetGauge } from "./BudgetGauge";
+import { LatencyTable } from "./LatencyTable";
+import { SpendChart } from "./SpendChart";
+
+const GROUPS: GroupBy[] = ["day", "model", "user", "prompt"];
+
+export function AdminUsageScreen() {
+  const { ws = "" } = useParams();
+  const [groupBy, setGroupBy] = useState<GroupBy>("day");
+  const usage = useUsage(ws, groupBy);
+  return (
+    <section className="page">
+      <div className="page-head">
+        <h1>Usage</h1>
+        {usage.data && (
+          <span className="muted">
+            {usage.data.from} – {usage.data.to}
+          </span>
+        )}
+      </div>
+      {usage.isPending && <Loading what="Loading usage" />}
+      <ErrorBox error={usage.error} />
+      {usage.data && (
+        <>
+          <div className="kpis">
+            <div className="kpi">
+              <span>Spend</span>
+              <strong data-testid="usage-total-cost">{formatUsd(usage.data.total.cost_usd)}</strong>
+            </div>
+            <div className="kpi">
+              <span>Runs</span>
+              <strong>{usage.data.total.runs}</strong>
+            </div>
+            <div className="kpi">
+              <span>Tokens in / out</span>
+              <strong>
+                {usage.data.total.input_tokens} / {usage.data.total.output_tokens}
+              </strong>
+            </div>
+            <BudgetGauge budget={usage.data.budget} />
+          </div>
+          <div className="tabs" role="tablist" aria-label="Group spend by">
+            {GROUPS.map((g) => (
+              <button key={g} type="button" role="tab" aria-selected={g === groupBy} onClick={() => setGroupBy(g)}>
+                By {g}
+              </button>
+            ))}
+          </div>
+          <SpendChart rows={usage.data.rows} groupBy={groupBy} />
+        </>
+      )}
+      <LatencyTable ws={ws} />
+    </section>
+  );
+}

@@ -1,0 +1,143 @@
+// The editor: a prompt's draft (system, messages, variables, model), Run with streaming output, Save version.
+import { useEffect, useMemo } from "react";
+import { useParams, useSearchParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
+import { promptKeys, usePrompt, useSaveVersion, useVersion } from "../../api/prompts";
+import { runStreamer, useCancelRun, useEstimate, useRun, useRunStream, useStartRun } from "../../api/runs";
+import { useModels } from "../../api/usage";
+import type { RunIn } from "../../api/types";
+import { ErrorBox, Loading } from "../../components/States";
+import { atLeast, useMembership } from "../../components/useWorkspaceRole";
+import { draftFromVersion, isDirty } from "../../lib/draft";
+import { useDebounced } from "../../lib/useDebounced";
+import { extractVariables } from "../../lib/variables";
+import { NotFoundScreen } from "../NotFound/NotFoundScreen";
+import { VersionList } from "../Version/VersionList";
+import { MessagesPanel } from "./MessagesPanel";
+import { ModelPanel } from "./ModelPanel";
+import { VariablesPanel } from "./VariablesPanel";
+import { RunPanel } from "./RunPanel";
+import { SaveVersionForm } from "./SaveVersionForm";
+import { UnsavedGuard } from "./UnsavedGuard";
+import { useDraft } from "./useDraft";
+import { useRunShortcut } from "./useRunShortcut";
+import { ApiError } from "../../api/client";
+
+export function EditorScreen() {
+  const { ws = "", promptId = "" } = useParams();
+  const [params, setParams] = useSearchParams();
+  const membership = useMembership();
+  const canEdit = atLeast(membership, "editor");
+  const client = useQueryClient();
+
+  const prompt = usePrompt(ws, promptId);
+  const wanted = params.get("version") ? Number(params.get("version")) : null;
+  const baseNumber = wanted ?? prompt.data?.latest_version ?? null;
+  const base = useVersion(ws, promptId, baseNumber);
+  const fromRun = useRun(ws, params.get("run") ?? "");
+  const ready = prompt.isSuccess && (baseNumber === null || base.isSuccess) && (!params.get("run") || !fromRun.isPending);
+  const override = useMemo(() => {
+    if (!wanted || !base.data) return undefined;
+    const values = (fromRun.data?.snapshot?.variables ?? {}) as Record<string, string>;
+    return draftFromVersion(base.data, Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)])));
+  }, [wanted, base.data, fromRun.data]);
+  const { draft, setDraft, resetTo, discard } = useDraft(ws, promptId, base.data, ready, override);
+  useEffect(() => {
+    // An "open in editor" link has done its job once its content is the draft: reloads keep the draft.
+    if (override && draft && params.size > 0) setParams({}, { replace: true });
+  }, [override, draft, params, setParams]);
+
+  const stream = useRunStream();
+  useEffect(() => {
+    runStreamer.resume(ws, promptId);
+  }, [ws, promptId]);
+  const myStream = stream && stream.promptId === promptId && stream.ws === ws ? stream : null;
+
+  const names = useMemo(() => (draft ? extractVariables([draft.system, ...draft.messages.map((m) => m.content)]) : []), [draft]);
+  const body: RunIn | null = useMemo(() => {
+    if (!draft) return null;
+    const variables = Object.fromEntries(names.map((n) => [n, draft.variables[n] ?? ""]));
+    return { prompt_id: promptId, draft: { system: draft.system, messages: draft.messages, model_config: draft.model_config }, variables };
+  }, [draft, names, promptId]);
+  const estimate = useEstimate(ws, useDebounced(canEdit ? body : null, 400));
+  const models = useModels(ws);
+  const model = models.data?.find((m) => m.provider === draft?.model_config.provider && m.model === draft?.model_config.model);
+
+  const start = useStartRun(ws);
+  const cancel = useCancelRun(ws);
+  const save = useSaveVersion(ws, promptId);
+  const live = myStream !== null && myStream.run === null;
+  const run = () => {
+    if (!body || live || start.isPending || !canEdit) return;
+    start.mutate(body, {
+      onSuccess: (accepted) => {
+        runStreamer.watch(ws, accepted.id, promptId);
+        void client.invalidateQueries({ queryKey: promptKeys.detail(ws, promptId) });
+      },
+    });
+  };
+  useRunShortcut(run);
+
+  if (prompt.error instanceof ApiError && prompt.error.status === 404) return <NotFoundScreen what="prompt" />;
+  if (prompt.error || base.error) return <ErrorBox error={prompt.error ?? base.error} />;
+  if (!draft || !prompt.data) return <Loading what="Loading the prompt" />;
+  const dirty = isDirty(draft, base.data);
+
+  return (
+    <section className="page editor">
+      <UnsavedGuard dirty={dirty} />
+      <div className="page-head">
+        <h1>{prompt.data.name}</h1>
+        <span className="muted">
+          {draft.baseVersion ? `from v${draft.baseVersion}` : "new prompt"}
+          {dirty ? " · edited" : ""}
+        </span>
+      </div>
+      <div className="editor-grid">
+        <MessagesPanel draft={draft} readOnly={!canEdit} setDraft={setDraft} onRun={run} />
+        <div className="side">
+          <ModelPanel
+            ws={ws}
+            config={draft.model_config}
+            readOnly={!canEdit}
+            onChange={(model_config) => setDraft((d) => ({ ...d, model_config }))}
+            estimate={estimate.data}
+            estimateError={estimate.error}
+          />
+          <VariablesPanel
+            names={names}
+            values={draft.variables}
+            onChange={(name, value) => setDraft((d) => ({ ...d, variables: { ...d.variables, [name]: value } }))}
+          />
+          <RunPanel
+            ws={ws}
+            stream={myStream}
+            model={model}
+            estimatedInput={estimate.data?.input_tokens}
+            canRun={canEdit}
+            starting={start.isPending}
+            stopping={cancel.isPending}
+            error={start.error ?? cancel.error}
+            onRun={run}
+            onStop={() => myStream && cancel.mutate(myStream.runId)}
+          />
+        </div>
+      </div>
+      {canEdit && (
+        <SaveVersionForm
+          dirty={dirty}
+          saving={save.isPending}
+          error={save.error}
+          onDiscard={discard}
+          onSave={(message) =>
+            save.mutate(
+              { system: draft.system, messages: draft.messages, model_config: draft.model_config, message },
+              { onSuccess: (version) => resetTo(version) },
+            )
+          }
+        />
+      )}
+      <VersionList ws={ws} promptId={promptId} current={draft.baseVersion ?? undefined} />
+    </section>
+  );
+}

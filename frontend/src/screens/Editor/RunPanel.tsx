@@ -1,0 +1,67 @@
+// Run / Stop and the streaming output with status, live token count, cost and time to first token.
+import { Link } from "react-router";
+import type { WorkspaceModel } from "../../api/types";
+import { costMicros, formatUsd, liveOutputTokens, type StreamState } from "../../api/runs";
+import { ErrorBox } from "../../components/States";
+import { formatMs } from "../../lib/format";
+
+type Props = {
+  ws: string;
+  stream: StreamState | null;
+  model: WorkspaceModel | undefined;
+  estimatedInput: number | undefined;
+  canRun: boolean;
+  starting: boolean;
+  stopping: boolean;
+  error: unknown;
+  onRun: () => void;
+  onStop: () => void;
+};
+
+export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, stopping, error, onRun, onStop }: Props) {
+  const live = stream !== null && stream.run === null;
+  const tokens = stream ? liveOutputTokens(stream) : 0;
+  const input = stream?.inputTokens ?? estimatedInput ?? 0;
+  const cost = stream?.run ? formatUsd(stream.run.cost_usd) : stream ? formatUsd(costMicros(input, tokens, model?.price), true) : "—";
+  const ttft = stream?.run?.ttft_ms ?? (stream?.firstTokenAtMs ? stream.firstTokenAtMs - stream.startedAtMs : null);
+  const status = starting ? "starting" : (stream?.status ?? "idle");
+  return (
+    <section className="panel run-panel" aria-label="Run">
+      <div className="run-actions">
+        <button type="button" className="primary" data-testid="run-button" disabled={!canRun || starting || live} onClick={onRun}>
+          Run <kbd>Ctrl/⌘ + Enter</kbd>
+        </button>
+        <button type="button" data-testid="stop-button" disabled={!live || stopping} onClick={onStop}>
+          {stopping ? "Stopping…" : "Stop"}
+        </button>
+        <span className={`status status-${status}`} data-testid="run-status" role="status" aria-live="polite">
+          {status}
+        </span>
+      </div>
+      <dl className="run-stats">
+        <dt>Tokens</dt>
+        <dd data-testid="run-tokens">
+          {stream ? `${input} in · ${tokens} out${stream.run?.usage.estimated ? " (estimated)" : ""}` : "—"}
+        </dd>
+        <dt>Cost</dt>
+        <dd data-testid="run-cost">{cost}</dd>
+        <dt>TTFT</dt>
+        <dd>{formatMs(ttft)}</dd>
+        <dt>Duration</dt>
+        <dd>{formatMs(stream?.run?.duration_ms)}</dd>
+      </dl>
+      <ErrorBox error={error} title="Could not run" />
+      {stream?.error && <ErrorBox error={stream.error} />}
+      {stream?.run?.error && <ErrorBox error={String(stream.run.error.detail ?? stream.run.error.message ?? "The run failed")} title="The run failed" />}
+      <pre className="run-output" data-testid="run-output" aria-label="Output" aria-live="off" tabIndex={0}>
+        {stream?.text ?? ""}
+      </pre>
+      {stream && (
+        <p className="muted">
+          Run <Link to={`/w/${ws}/runs/${stream.runId}`}>{stream.runId.slice(0, 8)}</Link>
+          {stream.run?.stop_reason ? ` · stopped by ${stream.run.stop_reason}` : ""}
+        </p>
+      )}
+    </section>
+  );
+}

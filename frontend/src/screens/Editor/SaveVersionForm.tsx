@@ -1,0 +1,35 @@
+import { type FormEvent, useState } from "react";
+import { ErrorBox } from "../../components/States";
+
+type Props = { dirty: boolean; saving: boolean; error: unknown; onSave: (message: string) => void; onDiscard: () => void };
+
+export function SaveVersionForm({ dirty, saving, error, onSave, onDiscard }: Props) {
+  const [message, setMessage] = useState("");
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    onSave(message);
+    setMessage("");
+  };
+  return (
+    <form className="panel save-version" onSubmit={submit} aria-label="Save version">
+      <label>
+        Version message
+        <input value={message} placeholder="What changed?" onChange={(e) => setMessage(e.target.value)} data-testid="version-message" />
+      </label>
+      <button type="submit" className="primary" data-testid="save-version-button" disabled={saving}>
+        {saving ? "Saving…" : "Save version"}
+      </button>
+      {dirty && (
+        <>
+          <span className="unsaved" role="status">
+            Unsaved changes (kept as a draft on this device)
+          </span>
+          <button type="button" className="link" onClick={onDiscard}>
+            Discard draft
+          </button>
+        </>
+      )}
+      <ErrorBox error={error} title="Could not save" />
+    </form>
+  );
+}

@@ -1,0 +1,113 @@
+// One run: pinned snapshot, output, usage, cost, timings, flags; open in editor, rerun; attaches to a live stream.
+import { useEffect } from "react";
+import { Link, useNavigate, useParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
+import { ApiError } from "../../api/client";
+import { formatUsd, runKeys, runStreamer, useCancelRun, useRerun, useRun, useRunStream } from "../../api/runs";
+import { TERMINAL_STATUSES } from "../../api/types";
+import { ErrorBox, Loading } from "../../components/States";
+import { atLeast, useMembership } from "../../components/useWorkspaceRole";
+import { formatDate, formatMs } from "../../lib/format";
+import { NotFoundScreen } from "../NotFound/NotFoundScreen";
+import { Snapshot } from "./Snapshot";
+
+export function RunDetailScreen() {
+  const { ws = "", runId = "" } = useParams();
+  const run = useRun(ws, runId);
+  const stream = useRunStream();
+  const rerun = useRerun(ws);
+  const cancel = useCancelRun(ws);
+  const navigate = useNavigate();
+  const client = useQueryClient();
+  const canEdit = atLeast(useMembership(), "editor");
+  const unfinished = run.data && !TERMINAL_STATUSES.includes(run.data.status);
+  useEffect(() => {
+    if (unfinished && run.data) runStreamer.watch(ws, runId, run.data.prompt_id);
+  }, [unfinished, run.data, ws, runId]);
+  const live = stream && stream.runId === runId ? stream : null;
+  useEffect(() => {
+    if (live?.run) void client.invalidateQueries({ queryKey: runKeys.detail(ws, runId) });
+  }, [live?.run, client, ws, runId]);
+
+  if (run.error instanceof ApiError && run.error.status === 404) return <NotFoundScreen what="run" />;
+  if (run.error) return <ErrorBox error={run.error} />;
+  if (!run.data) return <Loading what="Loading the run" />;
+  const r = live?.run ?? run.data;
+  const status = live && !live.run ? live.status : r.status;
+  const output = live ? live.text : r.output;
+  const temperature = Number((r.snapshot?.model_config as { temperature?: number } | undefined)?.temperature ?? 0);
+  return (
+    <section className="page">
+      <div className="page-head">
+        <h1>Run {r.id.slice(0, 8)}</h1>
+        <span className={`status status-${status}`} data-testid="run-status">
+          {status}
+        </span>
+        <Link className="button" to={`/w/${ws}/prompts/${r.prompt_id}?version=${r.version}&run=${r.id}`}>
+          Open in editor
+        </Link>
+        {canEdit && (
+          <button type="button" onClick={() => rerun.mutate(r.id, { onSuccess: (a) => navigate(`/w/${ws}/runs/${a.id}`) })}>
+            Rerun
+          </button>
+        )}
+        {canEdit && live && !live.run && (
+          <button type="button" data-testid="stop-button" onClick={() => cancel.mutate(r.id)}>
+            Stop
+          </button>
+        )}
+      </div>
+      {temperature > 0 && <p className="muted">Temperature {temperature}: a rerun may answer differently.</p>}
+      <ErrorBox error={rerun.error ?? cancel.error} />
+      {r.error && <ErrorBox error={String(r.error.detail ?? r.error.message ?? JSON.stringify(r.error))} title="The run failed" />}
+      <dl className="run-stats wide">
+        <dt>Prompt</dt>
+        <dd>
+          <Link to={`/w/${ws}/prompts/${r.prompt_id}/versions/${r.version}`}>v{r.version}</Link>
+        </dd>
+        <dt>Model</dt>
+        <dd>
+          {r.provider} · {r.model}
+        </dd>
+        <dt>Tokens</dt>
+        <dd>
+          {r.usage.input_tokens ?? "—"} in · {live && !live.run ? live.deltas : (r.usage.output_tokens ?? "—")} out
+          {r.usage.estimated ? " (estimated)" : ""}
+        </dd>
+        <dt>Cost</dt>
+        <dd data-testid="run-cost">{formatUsd(r.cost_usd)}</dd>
+        <dt>TTFT</dt>
+        <dd>{formatMs(r.ttft_ms)}</dd>
+        <dt>Duration</dt>
+        <dd>{formatMs(r.duration_ms)}</dd>
+        <dt>Stop reason</dt>
+        <dd>{r.stop_reason ?? "—"}</dd>
+        <dt>Created</dt>
+        <dd>{formatDate(r.created_at)}</dd>
+        {r.rerun_of && (
+          <>
+            <dt>Rerun of</dt>
+            <dd>
+              <Link to={`/w/${ws}/runs/${r.rerun_of}`}>{r.rerun_of.slice(0, 8)}</Link>
+            </dd>
+          </>
+        )}
+      </dl>
+      <h2>Output</h2>
+      <pre className="run-output" data-testid="run-output" tabIndex={0} aria-label="Output">
+        {output}
+      </pre>
+      {r.flags.length > 0 && (
+        <>
+          <h2>Flags</h2>
+          <ul>
+            {r.flags.map((f, i) => (
+              <li key={i}>{JSON.stringify(f)}</li>
+            ))}
+          </ul>
+        </>
+      )}
+      <Snapshot snapshot={r.snapshot} />
+    </section>
+  );
+}

@@ -1,0 +1,22 @@
+// The pinned request: rendered messages, variable values, effective model configuration.
+export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | null }) {
+  if (!snapshot) return null;
+  const messages = (snapshot.messages ?? []) as { role: string; content: unknown }[];
+  return (
+    <section className="panel" aria-label="Snapshot">
+      <h2 className="panel-title">Pinned snapshot</h2>
+      <h3>Variables</h3>
+      <pre className="content">{JSON.stringify(snapshot.variables ?? {}, null, 2)}</pre>
+      <h3>System</h3>
+      <pre className="content">{String(snapshot.system ?? "") || "—"}</pre>
+      {messages.map((m, i) => (
+        <div key={i}>
+          <h3>{m.role}</h3>
+          <pre className="content">{typeof m.content === "string" ? m.content : JSON.stringify(m.content)}</pre>
+        </div>
+      ))}
+      <h3>Model configuration</h3>
+      <pre className="content">{JSON.stringify(snapshot.model_config ?? {}, null, 2)}</pre>
+    </section>
+  );
+}

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint venv dev-venv
+.PHONY: run test bench lint venv dev-venv frontend api-types
 
 # A stamp per dependency set: re-installs only when pyproject.toml changes.
 $(VENV)/.runtime-stamp: pyproject.toml
@@ -23,14 +23,40 @@ $(VENV)/.dev-stamp: pyproject.toml $(VENV)/.runtime-stamp
 venv: $(VENV)/.runtime-stamp
 dev-venv: $(VENV)/.dev-stamp
 
+# The browser app: rebuilt when frontend/dist is missing or older than any source or package file.
+FRONTEND_INPUTS := $(shell find frontend/src -type f 2>/dev/null) $(wildcard frontend/index.html \
+	frontend/package.json frontend/package-lock.json frontend/vite.config.ts frontend/tsconfig.json)
+
+frontend/node_modules/.stamp: frontend/package.json frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "error: Node.js 20.19+ and npm are required to build frontend/" >&2; exit 1; }
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+frontend/dist/index.html: frontend/node_modules/.stamp $(FRONTEND_INPUTS) | $(VENV)/.runtime-stamp
+	$(MAKE) --no-print-directory api-types
+	cd frontend && npm run build --silent
+
+frontend: frontend/dist/index.html
+
+## make api-types: regenerate frontend/src/api/{openapi.json,schema.d.ts} from the API (only files that changed)
+api-types: $(VENV)/.runtime-stamp frontend/node_modules/.stamp
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/python -m backend.web.openapi_dump > $$tmp/openapi.json && \
+	frontend/node_modules/.bin/openapi-typescript $$tmp/openapi.json -o $$tmp/schema.d.ts >/dev/null && \
+	for f in openapi.json schema.d.ts; do \
+		cmp -s $$tmp/$$f frontend/src/api/$$f || { cp $$tmp/$$f frontend/src/api/$$f; echo "updated frontend/src/api/$$f"; }; \
+	done
+
 ## make run: set up and start the whole product (http://127.0.0.1:8000, data in ./data)
-run: venv
+run: venv frontend
 	$(BIN)/playground up
 
 ## make test: set up and run every test (starts the local PostgreSQL and Redis when they are down)
-test: dev-venv
+test: dev-venv frontend
 	bash infra/dev/ensure-services.sh
+	bash infra/dev/ensure-chromium.sh
 	$(BIN)/ruff check backend tests migrations
+	cd frontend && npm test --silent
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make bench: the on-demand benchmarks in tests/bench (not part of make test)

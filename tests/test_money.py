@@ -7,6 +7,7 @@ lists, usage rollups and latency."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import time
 import uuid
@@ -971,3 +972,145 @@ async def test_usage_latency_gives_p50_and_p95_per_model(client, app, ws, db_eng
         assert isinstance(p50, int) and isinstance(p95, int) and 0 < p50 <= p95, body
     by_prompt = (await client.get(f"/workspaces/{ws}/usage/latency", params={"group_by": "prompt"})).json()
     assert sorted(r["key"] for r in by_prompt) == sorted([p1, p2])
+
+
+# --- day rollups: every grouping reads its own rollup, and all of them agree --------------------------------
+
+# The day rollups and their key columns; the latency histograms live in the model and prompt ones.
+DAY_ROLLUPS = {
+    "usage_model_day": ("provider", "model"),
+    "usage_user_day": ("user_id",),
+    "usage_prompt_day": ("prompt_id",),
+}
+MIGRATION = Path(__file__).parents[1] / "migrations" / "versions" / "2026_11_27_0500-usage-rollups.py"
+
+
+def _merged(histograms: list[dict[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for histogram in histograms:
+        for bucket, count in histogram.items():
+            merged[bucket] = merged.get(bucket, 0) + count
+    return merged
+
+
+async def day_rollups(db_engine) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:
+    """Each day rollup as {(workspace, day, *key): (runs, input, output, cost[, ttft, duration])}."""
+    found = {}
+    for table, key in DAY_ROLLUPS.items():
+        histograms = ", ttft_histogram, duration_histogram" if table != "usage_user_day" else ""
+        columns = ", ".join(key)
+        found[table] = {
+            tuple(r[: 2 + len(key)]): tuple(r[2 + len(key) :])
+            for r in await rows(
+                db_engine,
+                f"SELECT workspace_id, day, {columns}, runs, input_tokens, output_tokens, cost_micros{histograms} "
+                f"FROM {table}",
+            )
+        }
+    return found
+
+
+async def assert_day_rollups_match_the_fine_rollup(db_engine) -> int:
+    """The three day rollups hold exactly the fine rollup summed over the columns they leave out (histograms
+    merged bucket by bucket), computed here in Python; returns the runs counted."""
+    fine = await rows(
+        db_engine,
+        "SELECT workspace_id, day, provider, model, user_id, prompt_id, runs, input_tokens, output_tokens, "
+        "cost_micros, ttft_histogram, duration_histogram FROM usage_rollup",
+    )
+    columns = ("workspace_id", "day", "provider", "model", "user_id", "prompt_id")
+    expected: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+    for table, key in DAY_ROLLUPS.items():
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        for row in fine:
+            group = (row[0], row[1], *(row[columns.index(c)] for c in key))
+            groups.setdefault(group, []).append(row)
+        expected[table] = {}
+        for group, members in groups.items():
+            totals = tuple(sum(m[i] for m in members) for i in (6, 7, 8, 9))
+            if table != "usage_user_day":
+                totals += (_merged([m[10] for m in members]), _merged([m[11] for m in members]))
+            expected[table][group] = totals
+    assert await day_rollups(db_engine) == expected
+    return sum(r[6] for r in fine)
+
+
+async def test_day_rollups_agree_with_the_fine_rollup_and_with_the_runs(
+    client, app, make_client, owner, ws, db_engine
+):
+    editor = await member(make_client, owner, ws, "editor")
+    p1 = await new_prompt(client, ws, "Say {{words}}")
+    p2 = await new_prompt(client, ws, "Repeat {{words}}", system="Be exact")
+    other_ws = await create_workspace(owner, "Other")
+    other_pid = await new_prompt(client, other_ws)
+    cancelled = await start(client, ws, p1, "never runs")  # settles at once: cost 0, no latency measured
+    assert (await client.post(f"/workspaces/{ws}/runs/{cancelled}/cancel")).status_code == 202
+    plan = [(client, p1, "one"), (client, p2, "a b c"), (editor.client, p1, "x y"), (editor.client, p2, "z")]
+    async with RunningWorker(app):
+        for c, pid, words in plan:
+            await start(c, ws, pid, words)
+        await start(client, other_ws, other_pid, "elsewhere")
+        await wait_all_terminal(db_engine, ws, len(plan) + 1)
+        await wait_all_terminal(db_engine, other_ws, 1)
+
+    assert await assert_day_rollups_match_the_fine_rollup(db_engine) == len(plan) + 2
+    # Every grouping of the API adds up to the same totals, which are the sums over the runs.
+    sums = await rows(
+        db_engine,
+        "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cost_micros) FROM run WHERE workspace_id = :ws",
+        ws=ws,
+    )
+    runs, input_tokens, output_tokens, cost = (int(v) for v in sums[0])
+    expected = {"runs": runs, "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": usd(cost)}
+    assert runs == len(plan) + 1 and cost > 0
+    for group_by in ("day", "model", "user", "prompt"):
+        body = await _usage(client, ws, group_by)
+        assert body["total"] == expected, group_by
+        _assert_rows_sum_to_total(body)
+    by_user = {r["key"]: r["runs"] for r in (await _usage(client, ws, "user"))["rows"]}
+    assert by_user == {owner.id: 3, editor.id: 2}
+    by_prompt = {r["key"]: r["runs"] for r in (await _usage(client, ws, "prompt"))["rows"]}
+    assert by_prompt == {p1: 3, p2: 2}
+    # The latency histograms count every run that measured a latency, by model and by prompt alike.
+    ttft = await rows(
+        db_engine,
+        "SELECT 'model', sum(b.value::int) FROM usage_model_day, jsonb_each_text(ttft_histogram) b "
+        "WHERE workspace_id = :ws UNION ALL "
+        "SELECT 'prompt', sum(b.value::int) FROM usage_prompt_day, jsonb_each_text(ttft_histogram) b "
+        "WHERE workspace_id = :ws",
+        ws=ws,
+    )
+    assert dict(ttft) == {"model": len(plan), "prompt": len(plan)}
+
+
+async def test_the_migration_backfill_rebuilds_the_day_rollups_exactly(client, app, ws, db_engine):
+    """Runs settled before the day rollups existed are copied into them by the migration: the same rows as
+    settlement writes."""
+    p1 = await new_prompt(client, ws)
+    p2 = await new_prompt(client, ws, "{{words}} again")
+    async with RunningWorker(app):
+        for pid, words in ((p1, "a"), (p1, "a b"), (p2, "c d e"), (p2, "MOCK_FAIL_MID f g")):
+            await start(client, ws, pid, words)
+        await wait_all_terminal(db_engine, ws, 4)
+    settled = await day_rollups(db_engine)
+    assert all(settled.values()), settled
+
+    spec = importlib.util.spec_from_file_location("usage_rollups_migration", MIGRATION)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    async with db_engine.begin() as conn:
+        for table in DAY_ROLLUPS:
+            await conn.execute(text(f"DELETE FROM {table}"))
+        for sql in (migration.BACKFILL_MODEL_DAY, migration.BACKFILL_USER_DAY, migration.BACKFILL_PROMPT_DAY):
+            await conn.execute(text(sql))
+    assert await day_rollups(db_engine) == settled
+    await assert_day_rollups_match_the_fine_rollup(db_engine)
+
+
+async def test_latency_percentiles_are_documented_as_bucket_upper_bounds(client):
+    schema = (await client.get("/openapi.json")).json()
+    percentiles = schema["components"]["schemas"]["Percentiles"]
+    for field in ("p50", "p95"):
+        assert "upper bound" in percentiles["properties"][field]["description"]
+    assert "bucket upper bounds" in schema["paths"]["/api/v1/workspaces/{ws}/usage/latency"]["get"]["description"]

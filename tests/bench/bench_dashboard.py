@@ -7,28 +7,34 @@ A database of its own (created, migrated and dropped here: the test database is 
 PostgreSQL; the shared Redis with a private key prefix, removed at the end.
 
 1. Dashboards (DESIGN.md target: usage over 30 days for a workspace with 1,000,000 runs in <= 100 ms).
-   Seeded shapes, stated: rollups aggregate runs per workspace x day x model x user x prompt, so a workspace
-   with 1,000,000 runs has at most one row per key that saw a run. Two workspaces of exactly 1,000,000 runs:
+   The fine rollup aggregates runs per workspace x day x model x user x prompt, so a workspace with 1,000,000
+   runs has at most one row per key that saw a run; the day rollups (per model, per user, per prompt) hold a
+   few rows per day and key, and each grouping reads the narrowest one. Two workspaces of exactly 1,000,000
+   runs, seeded into the fine rollup:
    - spread: 30 days x 5 models x 50 users x 100 prompts = 750,000 keys, every one used (pessimistic: every
      user runs every prompt on every model every day), 1 run per key and 2 on a third of them;
    - concentrated: 30 days x 5 models x 20 users x 20 prompts = 60,000 keys, about 17 runs per key (closer to
      real teams, whose runs concentrate on few prompts and people).
-   Plus BENCH_OTHER_WORKSPACES (3) other workspaces of 99,000 rollup rows each in the same table.
-   GET /workspaces/{ws}/usage?group_by=day|model|user|prompt over those 30 days: median and p95 of 20 calls,
-   through the app as it is and through the same app whose engine sets plan_cache_mode=force_custom_plan
-   (PostgreSQL switches a prepared statement to a generic plan after five executions, and SQLAlchemy's
-   asyncpg dialect prepares every statement); the bare SQL under each plan mode; GET .../usage/latency.
-2. POST /workspaces/{ws}/runs throughput, 100 concurrent requests per round (no worker), budget null vs a
+   Plus BENCH_OTHER_WORKSPACES (3) other workspaces of 99,000 fine rows each in the same tables. The day
+   rollups are then derived from the fine rollup by the migration's own backfill SQL, and every day rollup's
+   totals are asserted equal to the fine rollup's.
+   GET /workspaces/{ws}/usage?group_by=day|model|user|prompt over those 30 days: median, p95 and max of
+   BENCH_USAGE_CALLS (20) calls through the app; the bare SQL on the day rollup the app reads beside the same
+   query on the fine rollup it replaced; GET .../usage/latency by model and by prompt.
+2. What the day rollups cost at settlement: the one upsert statement (fine + 3 day rollups) against the fine
+   rollup alone, BENCH_SETTLEMENTS (1000) transactions one after another.
+3. POST /workspaces/{ws}/runs throughput, 100 concurrent requests per round (no worker), budget null vs a
    large budget vs the same load spread over 10 workspaces, with the lock waits PostgreSQL saw meanwhile
    (sampled from pg_stat_activity): is the budget row lock the bottleneck?
 
-Knobs (environment): BENCH_USAGE_CALLS (20), BENCH_OTHER_WORKSPACES (3), BENCH_POST_CONCURRENCY (100),
-BENCH_POST_ROUNDS (5).
+Knobs (environment): BENCH_USAGE_CALLS (20), BENCH_OTHER_WORKSPACES (3), BENCH_SETTLEMENTS (1000),
+BENCH_POST_CONCURRENCY (100), BENCH_POST_ROUNDS (5).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import math
 import os
 import statistics
@@ -39,25 +45,25 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from httpx import ASGITransport
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.app import create_app
-from backend.core.database import create_sessionmaker
 from backend.core.migrate import upgrade_to_head_async
 from backend.core.settings import Settings
 from tests.conftest import ADMIN_DSN, MASTER_KEY, REDIS_URL, Client, _async_url
-from tests.factories import PASSWORD, Account, create_workspace, signup
+from tests.factories import Account, create_workspace, signup
 
 USAGE_CALLS = int(os.environ.get("BENCH_USAGE_CALLS", "20"))
 OTHER_WORKSPACES = int(os.environ.get("BENCH_OTHER_WORKSPACES", "3"))
 POST_CONCURRENCY = int(os.environ.get("BENCH_POST_CONCURRENCY", "100"))
 POST_ROUNDS = int(os.environ.get("BENCH_POST_ROUNDS", "5"))
+SETTLEMENTS = int(os.environ.get("BENCH_SETTLEMENTS", "1000"))
 
 DAYS = 30
 OTHER_ROWS = 99_000
@@ -220,22 +226,34 @@ async def seed(conn: asyncpg.Connection, workspace_id: str, shape: Shape) -> Non
     )
 
 
-USAGE_KEY_SQL = {
-    "day": "day",
-    "model": "concat(provider, '/', model)",
-    "user": "user_id",
-    "prompt": "prompt_id",
+# The rollup each grouping reads (backend/usage/repository.py) and the fine rollup it replaces, per grouping.
+USAGE_SQL = {
+    "day": ("usage_model_day", "day"),
+    "model": ("usage_model_day", "concat(provider, '/', model)"),
+    "user": ("usage_user_day", "user_id"),
+    "prompt": ("usage_prompt_day", "prompt_id"),
 }
+DAY_TABLES = ("usage_model_day", "usage_user_day", "usage_prompt_day")
 
 
-async def _bare_sql_ms(conn: asyncpg.Connection, group_by: str, args: tuple[Any, ...], mode: str) -> float:
-    """Median of 7 executions of the app's query as a prepared statement under one plan_cache_mode."""
-    key = USAGE_KEY_SQL[group_by]
+def _migration_backfill() -> list[str]:
+    """The day rollups filled from the fine rollup by the very SQL of their migration, so the seeded tables
+    agree exactly as settlement keeps them (asserted per grouping below)."""
+    path = Path(__file__).parents[2] / "migrations" / "versions" / "2026_11_27_0500-usage-rollups.py"
+    spec = importlib.util.spec_from_file_location("usage_rollups_migration", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [module.BACKFILL_MODEL_DAY, module.BACKFILL_USER_DAY, module.BACKFILL_PROMPT_DAY]
+
+
+async def _bare_sql_ms(conn: asyncpg.Connection, table: str, key: str, args: tuple[Any, ...]) -> float:
+    """Median of 7 executions of a usage query as a prepared statement under a custom plan (as the app runs it)."""
     sql = (
         f"SELECT {key} AS key, sum(runs), sum(input_tokens), sum(output_tokens), sum(cost_micros) "
-        f"FROM usage_rollup WHERE workspace_id = $1 AND day >= $2 AND day < $3 GROUP BY {key} ORDER BY {key}"
+        f"FROM {table} WHERE workspace_id = $1 AND day >= $2 AND day < $3 GROUP BY {key} ORDER BY {key}"
     )
-    await conn.execute(f"SET plan_cache_mode = {mode}")
+    await conn.execute("SET plan_cache_mode = force_custom_plan")
     statement = await conn.prepare(sql)
     timings = []
     for _ in range(7):
@@ -246,45 +264,40 @@ async def _bare_sql_ms(conn: asyncpg.Connection, group_by: str, args: tuple[Any,
     return statistics.median(timings)
 
 
-async def _time_usage(client, ws: str, group_by: str, params: dict[str, str], shape: Shape, cost: int) -> list[float]:
-    expected_rows = {"day": shape.days, "model": shape.models, "user": shape.users, "prompt": shape.prompts}
+async def _time_get(client, url: str, params: dict[str, str], check) -> list[float]:
     timings = []
     for call in range(USAGE_CALLS + 2):
         t0 = time.perf_counter()
-        response = await client.get(f"/workspaces/{ws}/usage", params={**params, "group_by": group_by})
+        response = await client.get(url, params=params)
         elapsed = (time.perf_counter() - t0) * 1000
         assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["total"]["runs"] == shape.runs
-        assert body["total"]["cost_usd"] == f"{Decimal(cost) / 1_000_000:.6f}"
-        assert len(body["rows"]) == expected_rows[group_by]
+        check(response.json())
         if call >= 2:  # two warm-up calls
             timings.append(elapsed)
     return timings
 
 
-def custom_plan_app(settings: Settings):
-    """The same app with one change in its engine: PostgreSQL plans every execution of a prepared statement
-    for its actual parameters (plan_cache_mode=force_custom_plan), never the generic plan it switches to
-    after five executions."""
-    app = create_app(settings)
-    app.state.engine = create_async_engine(
-        settings.database_url,
-        pool_size=10,
-        max_overflow=20,
-        pool_pre_ping=True,
-        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
-    )
-    app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    return app
+def _usage_check(group_by: str, shape: Shape, cost: int):
+    expected_rows = {"day": shape.days, "model": shape.models, "user": shape.users, "prompt": shape.prompts}
+
+    def check(body: dict[str, Any]) -> None:
+        assert body["total"]["runs"] == shape.runs
+        assert body["total"]["cost_usd"] == f"{Decimal(cost) / 1_000_000:.6f}"
+        assert len(body["rows"]) == expected_rows[group_by]
+        assert sum(r["runs"] for r in body["rows"]) == shape.runs
+        assert sum(Decimal(r["cost_usd"]) for r in body["rows"]) * 1_000_000 == cost
+
+    return check
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 async def test_bench_usage_dashboard_over_a_million_runs(bench_app, bench_db) -> None:
     client = new_client(bench_app)
-    custom = custom_plan_app(bench_app.state.settings)
-    custom_client = new_client(custom)
     owner: Account = await signup(client)
-    await custom_client.post("/auth/login", json={"email": owner.email, "password": PASSWORD})
     workspaces = [await create_workspace(owner, f"bench-{i}") for i in range(len(SHAPES))]
 
     conn = await asyncpg.connect(_plain_dsn(bench_db))
@@ -295,68 +308,141 @@ async def test_bench_usage_dashboard_over_a_million_runs(bench_app, bench_db) ->
         for _ in range(OTHER_WORKSPACES):
             await seed(conn, str(uuid.uuid4()), Shape("other", 30, 5, 20, 33, runs=OTHER_ROWS * 2))
         seeded = time.perf_counter() - started
-        await conn.execute("VACUUM ANALYZE usage_rollup")
-        total_rows = await conn.fetchval("SELECT count(*) FROM usage_rollup")
-        table_size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size('usage_rollup'))")
+        started = time.perf_counter()
+        for sql in _migration_backfill():
+            await conn.execute(sql)
+        derived = time.perf_counter() - started
+        for table in ("usage_rollup", *DAY_TABLES):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+        sizes = {
+            table: (
+                await conn.fetchval(f"SELECT count(*) FROM {table}"),
+                await conn.fetchval(f"SELECT pg_size_pretty(pg_total_relation_size('{table}'))"),
+            )
+            for table in ("usage_rollup", *DAY_TABLES)
+        }
         today: date = await conn.fetchval("SELECT (now() AT TIME ZONE 'utc')::date")
         start, end = today - timedelta(days=DAYS - 1), today + timedelta(days=1)
         params = {"from": start.isoformat(), "to": end.isoformat()}
         print(
-            f"\nusage_rollup: {total_rows:,} rows ({table_size}) seeded in {seeded:.1f} s with INSERT ... SELECT "
-            f"generate_series (+ VACUUM ANALYZE): the shapes below + {OTHER_WORKSPACES} other workspaces of "
-            f"{OTHER_ROWS:,} rows"
+            f"\nseeded with INSERT ... SELECT generate_series in {seeded:.1f} s: the shapes below + {OTHER_WORKSPACES} "
+            f"other workspaces of {OTHER_ROWS:,} rows; day rollups derived by the migration's backfill SQL in "
+            f"{derived:.1f} s (+ VACUUM ANALYZE)"
         )
-        print(f"GET /workspaces/{{ws}}/usage over 30 days ({start} .. {end} exclusive), target <= 100 ms")
+        for table, (count, size) in sizes.items():
+            print(f"  {table:<17} {count:>9,} rows  {size}")
+        print(f"GET /workspaces/{{ws}}/usage over 30 days ({start} .. {end} exclusive), target <= 100 ms; {_load()}")
         slowest: dict[str, float] = {}
         for ws, shape in zip(workspaces, SHAPES, strict=True):
+            ws_id = uuid.UUID(ws)
             runs, cost = await conn.fetchrow(
-                "SELECT sum(runs), sum(cost_micros) FROM usage_rollup WHERE workspace_id = $1", uuid.UUID(ws)
+                "SELECT sum(runs), sum(cost_micros) FROM usage_rollup WHERE workspace_id = $1", ws_id
             )
             runs, cost = int(runs), int(cost)
             assert runs == shape.runs == 1_000_000
-            print(f"\n  {shape.name}: {shape.keys:,} rollup rows, {runs:,} runs")
-            args = (uuid.UUID(ws), start, end)
+            # Every day rollup holds exactly the fine rollup's totals for this workspace.
+            for table in DAY_TABLES:
+                got = await conn.fetchrow(
+                    f"SELECT sum(runs), sum(cost_micros), count(*) FROM {table} WHERE workspace_id = $1", ws_id
+                )
+                assert (int(got[0]), int(got[1])) == (runs, cost), table
+            print(f"\n  {shape.name}: {shape.keys:,} fine rollup rows, {runs:,} runs")
+            args = (ws_id, start, end)
             for group_by in ("day", "model", "user", "prompt"):
-                app_ms = await _time_usage(client, ws, group_by, params, shape, cost)
-                custom_ms = await _time_usage(custom_client, ws, group_by, params, shape, cost)
-                custom_sql = await _bare_sql_ms(conn, group_by, args, "force_custom_plan")
-                generic_sql = await _bare_sql_ms(conn, group_by, args, "force_generic_plan")
-                slowest[f"{shape.name} as is"] = max(slowest.get(f"{shape.name} as is", 0), statistics.median(app_ms))
-                slowest[f"{shape.name} custom plans"] = max(
-                    slowest.get(f"{shape.name} custom plans", 0), statistics.median(custom_ms)
+                app_ms = await _time_get(
+                    client,
+                    f"/workspaces/{ws}/usage",
+                    {**params, "group_by": group_by},
+                    _usage_check(group_by, shape, cost),
                 )
-                print(f"    group_by={group_by:<6} app as is:          {summary(app_ms)}")
-                print(f"    {'':15} app, custom plans:   {summary(custom_ms)}")
+                table, key = USAGE_SQL[group_by]
+                fine_key = {"day": "day", "model": "concat(provider, '/', model)"}.get(group_by, key)
+                day_sql = await _bare_sql_ms(conn, table, key, args)
+                fine_sql = await _bare_sql_ms(conn, "usage_rollup", fine_key, args)
+                slowest[shape.name] = max(slowest.get(shape.name, 0), pct(app_ms, 95))
+                print(f"    group_by={group_by:<6} GET /usage:  {summary(app_ms)}")
                 print(
-                    f"    {'':15} bare SQL median: custom plan {custom_sql:7.2f} ms, generic plan {generic_sql:7.2f} ms"
+                    f"    {'':15} bare SQL median: {table} {day_sql:7.2f} ms; "
+                    f"the fine usage_rollup it replaces {fine_sql:7.2f} ms"
                 )
-            latency_ms = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                response = await client.get(f"/workspaces/{ws}/usage/latency", params=params)
-                latency_ms.append((time.perf_counter() - t0) * 1000)
-                assert response.status_code == 200, response.text
-                assert len(response.json()) == shape.models
-            print(f"    GET .../usage/latency (reads every row's histograms): {summary(latency_ms)}")
+            for group_by in ("model", "prompt"):
+                expected = shape.models if group_by == "model" else shape.prompts
+
+                def latency_check(body: list[dict[str, Any]], expected: int = expected) -> None:
+                    assert len(body) == expected
+                    assert all(r["ttft_ms"]["p50"] is not None for r in body)
+
+                latency_ms = await _time_get(
+                    client, f"/workspaces/{ws}/usage/latency", {**params, "group_by": group_by}, latency_check
+                )
+                print(f"    GET .../usage/latency?group_by={group_by:<6} {summary(latency_ms)}")
 
         plan = await conn.fetch(
-            "EXPLAIN (ANALYZE, BUFFERS) SELECT day, sum(runs), sum(input_tokens), sum(output_tokens), "
-            "sum(cost_micros) FROM usage_rollup WHERE workspace_id = $1 AND day >= $2 AND day < $3 GROUP BY 1",
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT user_id, sum(runs), sum(input_tokens), sum(output_tokens), "
+            "sum(cost_micros) FROM usage_user_day WHERE workspace_id = $1 AND day >= $2 AND day < $3 GROUP BY 1",
             uuid.UUID(workspaces[0]), start, end,
         )
-        print(f"\n  custom plan, group_by=day, {SHAPES[0].name}:")
+        print(f"\n  plan, group_by=user, {SHAPES[0].name}:")
         for line in plan:
             print("    " + line[0])
-        print("\n  slowest median per shape (target 100 ms):")
+        print(f"\n  slowest p95 per shape over every grouping (target 100 ms); {_load()}:")
         for name, value in slowest.items():
-            print(f"    {name:<70} {value:8.1f} ms  {'met' if value <= 100 else 'NOT met'}")
+            print(f"    {name:<60} {value:8.1f} ms  {'met' if value <= 100 else 'NOT met'}")
     finally:
         await conn.close()
         await client.aclose()
-        await custom_client.aclose()
-        if custom.state.redis is not None:
-            await custom.state.redis.aclose()
-        await custom.state.engine.dispose()
+
+
+async def test_bench_settlement_rollup_statement(bench_app) -> None:
+    """What the day rollups add to settlement: the one upsert statement (fine + three day rollups) against
+    the fine rollup alone, each in its own transaction as at the end of a run."""
+    from sqlalchemy import text
+
+    from backend.usage import repository as repo
+    from backend.usage.models import UsageRollup
+
+    sessionmaker = bench_app.state.sessionmaker
+    workspace_id, today = uuid.uuid4(), date.today()
+    users = [uuid.uuid4() for _ in range(20)]
+    prompts = [uuid.uuid4() for _ in range(20)]
+
+    def key(i: int) -> dict[str, Any]:
+        return {
+            "workspace_id": workspace_id,
+            "day": today,
+            "provider": "mock",
+            "model": "mock-1",
+            "user_id": users[i % 20],
+            "prompt_id": prompts[(i // 20) % 20],
+        }
+
+    values = {"input_tokens": 10, "output_tokens": 20, "cost_micros": 330}
+
+    async def fine_only(i: int) -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(repo._upsert_rollup(UsageRollup.__table__, key(i), values, "100", "500"))
+
+    async def all_four(i: int) -> None:
+        async with sessionmaker() as session, session.begin():
+            await repo.add_rollup(session, key(i), values, "100", "500")
+
+    print(f"\nsettlement rollup statement, {SETTLEMENTS} settlements one after another; {_load()}")
+    for name, settle in (("fine rollup only", fine_only), ("fine + 3 day rollups (as shipped)", all_four)):
+        for i in range(50):  # warm-up: prepared statements, pool
+            await settle(i)
+        timings = []
+        for i in range(SETTLEMENTS):
+            t0 = time.perf_counter()
+            await settle(i)
+            timings.append((time.perf_counter() - t0) * 1000)
+        print(f"  {name:<36} p50 {pct(timings, 50):6.2f} ms  p95 {pct(timings, 95):6.2f} ms  max {max(timings):6.2f}")
+        async with sessionmaker() as session, session.begin():
+            for table in ("usage_rollup", *DAY_TABLES):
+                await session.execute(text(f"DELETE FROM {table} WHERE workspace_id = :ws"), {"ws": workspace_id})
+    async with sessionmaker() as session:
+        runs = (await session.execute(text("SELECT count(*) FROM usage_rollup WHERE workspace_id = :ws"),
+                                      {"ws": workspace_id})).scalar_one()
+    assert runs == 0
 
 
 async def _lock_sampler(dsn: str, stop: asyncio.Event, seen: Counter) -> None:

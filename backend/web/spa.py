@@ -70,7 +70,8 @@ class SinglePageApp:
         if not index.is_file():
             return HTMLResponse(NOT_BUILT, status_code=503, headers=headers)
         candidate = (self.dist / path.lstrip("/")).resolve()
-        if candidate != self.dist and candidate != index and candidate.is_relative_to(self.dist) and candidate.is_file():
+        inside = candidate.is_relative_to(self.dist) and candidate not in (self.dist, index)
+        if inside and candidate.is_file():
             # Vite names everything under assets/ by content hash: cache it for good.
             immutable = candidate.is_relative_to(self.dist / "assets")
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"

@@ -65,7 +65,9 @@ export function applyEvent(state: StreamState, event: StreamEvent, nowMs: number
         ...next,
         run,
         status: run.status,
-        text: typeof run.output === "string" ? run.output : state.text,
+        // The deltas received are the output (the server guarantees it); the final object fills in only
+        // for a tab that attached after the text had streamed.
+        text: state.text === "" && typeof run.output === "string" ? run.output : state.text,
         inputTokens: run.usage?.input_tokens ?? state.inputTokens,
         outputTokens: run.usage?.output_tokens ?? state.outputTokens,
       };

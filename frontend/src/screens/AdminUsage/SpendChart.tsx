@@ -15,7 +15,7 @@ export function SpendChart({ rows, groupBy }: { rows: UsageRow[]; groupBy: strin
             <XAxis dataKey="key" />
             <YAxis tickFormatter={(v: number) => `$${v}`} />
             <Tooltip formatter={(value) => [`$${Number(value).toFixed(6)}`, "spend"]} />
-            <Bar dataKey="cost" fill="#4f46e5" isAnimationActive={false} />
+            <Bar dataKey="cost" fill="#4f46e5" maxBarSize={56} isAnimationActive={false} />
           </BarChart>
         </ResponsiveContainer>
       )}

@@ -1,0 +1,101 @@
+"""A person's first session in the browser, end to end against a real `playground up`:
+sign up → prompt → variables → run → tokens arrive while running → stop → versions → diff → comment →
+the cost on the usage page; and every main screen pictured on the way."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.browser.helpers import create_prompt, output_text, sign_up, type_into
+
+WORDS = [f"w{i}" for i in range(1, 81)]  # 80 mock tokens ≈ 4 s at 50 ms each: plenty of time to stop
+
+
+async def test_author_run_stop_version_diff_comment_and_see_the_cost(page: Page):
+    await page.goto("/")
+    await page.wait_for_url("**/login?next=*")
+    await screenshot(page, "login")
+    _email, ws = await sign_up(page, "Ada", "Acme")
+    prompt_id = await create_prompt(page, "greeter")
+    await expect(page.get_by_test_id("version-list")).to_be_attached()
+
+    await type_into(page, "system-editor", "You are {{persona}}.")
+    await type_into(page, "message-editor-0", "Repeat: {{text}}")
+    await page.get_by_test_id("variable-input-persona").fill("a parrot")
+    await page.get_by_test_id("variable-input-text").fill(" ".join(WORDS))
+    await expect(page.get_by_test_id("model-select")).to_have_value("mock/mock-1")
+    await expect(page.get_by_text(re.compile(r"Estimate: \d+ input tokens"))).to_be_visible()
+
+    # Ctrl+Enter runs; the text streams in while the status says running.
+    await page.get_by_test_id("variable-input-text").press("Control+Enter")
+    await expect(page.get_by_test_id("run-status")).to_contain_text("running")
+    await expect(page.get_by_test_id("run-output")).to_contain_text("w3 ")
+    first = await output_text(page)
+    await expect(page.get_by_test_id("run-output")).not_to_have_text(first)  # more tokens keep arriving
+    await expect(page.get_by_test_id("run-status")).to_contain_text("running")
+    await expect(page.get_by_test_id("run-tokens")).to_contain_text(re.compile(r"[1-9]\d* out"))
+    await screenshot(page, "editor-streaming")
+
+    await page.get_by_test_id("stop-button").click()
+    await expect(page.get_by_test_id("run-status")).to_contain_text("cancelled")
+    stopped = await output_text(page)
+    expected = "Repeat: " + " ".join(WORDS) + " "
+    assert expected.startswith(stopped) and len(stopped) < len(expected), stopped
+    await expect(page.get_by_test_id("run-cost")).to_have_text(re.compile(r"^\$0\.0\d+$"))
+    run_cost = await page.get_by_test_id("run-cost").inner_text()
+
+    # Running the draft pinned it as v1; saving the same content names that version.
+    await page.get_by_test_id("version-message").fill("first draft")
+    await page.get_by_test_id("save-version-button").click()
+    await expect(page.get_by_test_id("version-list").locator("li")).to_have_count(1)
+
+    await type_into(page, "message-editor-0", "Repeat twice: {{text}}")
+    await expect(page.get_by_text("Unsaved changes")).to_be_visible()
+    await page.get_by_test_id("version-message").fill("say it twice")
+    await page.get_by_test_id("save-version-button").click()
+    await expect(page.get_by_test_id("version-list").locator("li")).to_have_count(2)
+    await expect(page.get_by_text("Unsaved changes")).to_have_count(0)
+    await screenshot(page, "editor")
+
+    # The diff of v2 against v1, then a comment on v2.
+    await page.get_by_test_id("version-list").get_by_role("link", name="v2").click()
+    await page.wait_for_url(f"**/w/{ws}/prompts/{prompt_id}/versions/2")
+    diff = page.get_by_test_id("diff-view")
+    await expect(diff).to_contain_text("Repeat: {{text}}")
+    await expect(diff).to_contain_text("Repeat twice: {{text}}")
+    await page.get_by_test_id("comment-input").fill("Twice reads better.")
+    await page.get_by_test_id("comment-submit").click()
+    await expect(page.get_by_test_id("comment-list")).to_contain_text("Twice reads better.")
+    await screenshot(page, "version-diff-comments")
+
+    # The run in the history and its detail page.
+    await page.get_by_role("link", name="Runs").click()
+    await expect(page.get_by_role("table", name="Runs")).to_contain_text("cancelled")
+    await screenshot(page, "runs")
+    await page.get_by_role("table", name="Runs").get_by_role("link").first.click()
+    await expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
+    await expect(page.get_by_test_id("run-cost")).to_have_text(run_cost)
+    await expect(page.get_by_test_id("run-output")).to_have_text(stopped)
+    await screenshot(page, "run-detail")
+
+    # The usage dashboard counts the cancelled run's cost.
+    await page.get_by_role("link", name="Usage").click()
+    await expect(page.get_by_test_id("usage-chart")).to_be_visible()
+    await expect(page.get_by_test_id("usage-total-cost")).to_have_text(run_cost)
+    await screenshot(page, "usage")
+
+    await page.get_by_role("link", name="Settings").click()
+    await expect(page.get_by_role("region", name="Members")).to_contain_text("Ada")
+    await page.get_by_label("Key name").fill("ci")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_test_id("api-key-secret")).to_contain_text("pp")
+    await screenshot(page, "settings")
+
+    await page.get_by_role("link", name="Safety").click()
+    await expect(page.get_by_test_id("safety-flags")).to_be_attached()
+    await page.get_by_role("link", name="Prompts").click()
+    await expect(page.get_by_role("table", name="Prompts")).to_contain_text("greeter")
+    await screenshot(page, "prompts")

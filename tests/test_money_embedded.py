@@ -1,0 +1,360 @@
+"""The money scenarios again in embedded mode, the `playground up` configuration: no Redis, so the app runs
+the in-process queue, event stream, cancel signals and limiter, and its own worker and housekeeping inside
+its lifespan (create_app(..., background_jobs=True, workers=N)). PostgreSQL is the real one, as everywhere.
+
+Budgets under concurrent POSTs (zero overshoot, also while the in-process worker settles runs), settlement
+to the ledger and every rollup, rate limits (429 with Retry-After) from the in-memory limiter, the queue
+bound, the concurrency cap with the in-process queue, and cancellation through in-process signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from backend.app import create_app
+from backend.ratelimit.limiter import MemoryLimiter
+from backend.runs.backends.memory import MemoryCancelSignals, MemoryEventStream, MemoryRunQueue
+from tests.factories import Account, create_workspace, signup
+from tests.test_money import (
+    _assert_rows_sum_to_total,
+    _usage,
+    assert_day_rollups_match_the_fine_rollup,
+    assert_problem,
+    budget_row,
+    get_run,
+    ledger_of,
+    member,
+    mock_micros,
+    new_prompt,
+    post_run,
+    put_limits,
+    rows,
+    run_count,
+    scalar,
+    start,
+    usd,
+    wait_all_terminal,
+    wait_for,
+)
+
+UP_WORKERS = 8  # the in-process worker's concurrency (`up` uses 100; a few are plenty here)
+
+
+@pytest.fixture
+def settings(settings):
+    """`playground up` without PLAYGROUND_REDIS_URL: every transport and the limiter live in the process."""
+    return settings.model_copy(update={"redis_url": None, "mock_ttft_ms": 5, "mock_token_ms": 2})
+
+
+@pytest.fixture
+async def app(settings, db_engine):
+    application = create_app(settings, background_jobs=True, workers=UP_WORKERS)
+    yield application
+    # Apps whose lifespan never ran (the worker was not needed) still hold an engine.
+    await application.state.engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def up(app) -> AsyncIterator[None]:
+    """The app's lifespan as `up` runs it: the in-process worker and housekeeping start, and stop at the end
+    (the worker finishes what it holds). Requests made before it are accepted and wait in the memory queue,
+    as they would while the worker is busy."""
+    async with app.router.lifespan_context(app):
+        yield
+
+
+def with_slow_mock(app, *, ttft_ms: int, token_ms: int) -> None:
+    """The in-process worker reads the app's settings when the lifespan builds it."""
+    app.state.settings = app.state.settings.model_copy(update={"mock_ttft_ms": ttft_ms, "mock_token_ms": token_ms})
+
+
+@pytest.fixture
+async def owner(client) -> Account:
+    return await signup(client)
+
+
+@pytest.fixture
+async def ws(owner) -> str:
+    return await create_workspace(owner)
+
+
+async def settled_costs(db_engine, ws: str) -> list[int]:
+    return [c for (c,) in await rows(db_engine, "SELECT cost_micros FROM run WHERE workspace_id = :ws", ws=ws)]
+
+
+async def assert_settled_exactly(db_engine, ws: str, runs: int) -> int:
+    """Every run of the workspace ended and settled: spent is the sum of their costs, nothing stays reserved,
+    each run has one reserve, release and settle entry that agree with it, and the rollups add up."""
+    costs = await settled_costs(db_engine, ws)
+    assert len(costs) == runs and all(c is not None for c in costs)
+    assert await budget_row(db_engine, ws) == (sum(costs), 0)
+    for run_id, reserved, cost in await rows(
+        db_engine, "SELECT id, reserved_micros, cost_micros FROM run WHERE workspace_id = :ws", ws=ws
+    ):
+        assert await ledger_of(db_engine, run_id) == {"reserve": [reserved], "release": [reserved], "settle": [cost]}
+    rolled = await rows(
+        db_engine, "SELECT sum(runs), sum(cost_micros) FROM usage_rollup WHERE workspace_id = :ws", ws=ws
+    )
+    assert (int(rolled[0][0]), int(rolled[0][1])) == (runs, sum(costs))
+    await assert_day_rollups_match_the_fine_rollup(db_engine)
+    return sum(costs)
+
+
+async def test_the_embedded_app_runs_on_the_in_process_backends(app):
+    assert app.state.redis is None
+    assert isinstance(app.state.limiter, MemoryLimiter)
+    backends = app.state.run_backends
+    assert isinstance(backends.queue, MemoryRunQueue)
+    assert isinstance(backends.events, MemoryEventStream)
+    assert isinstance(backends.cancels, MemoryCancelSignals)
+
+
+# --- budgets ---------------------------------------------------------------------------------------------
+
+
+async def test_concurrent_posts_never_overshoot_the_budget(client, app, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    worst = mock_micros(3, 256)  # "Say a b" with max_tokens 256
+    fits = 7
+    budget = fits * worst
+    await put_limits(client, ws, monthly_budget_usd=usd(budget))
+    peak = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            spent, reserved = await budget_row(db_engine, ws)
+            peak = max(peak, spent + reserved)
+            await asyncio.sleep(0.005)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        responses = await asyncio.gather(*(post_run(client, ws, pid, "a b") for _ in range(40)))
+        accepted = [r for r in responses if r.status_code == 202]
+        assert len(accepted) == fits, [r.status_code for r in responses]
+        for response in responses:
+            if response.status_code != 202:
+                assert assert_problem(response, 402)["remaining_usd"] == usd(0)
+        assert await budget_row(db_engine, ws) == (0, budget)
+        assert await run_count(db_engine, ws) == fits
+        async with up(app):
+            await wait_all_terminal(db_engine, ws, fits)
+    finally:
+        stop.set()
+        await sampler
+    assert peak <= budget, f"spent + reserved reached {peak} > budget {budget}"
+    for response in accepted:
+        run = await get_run(client, ws, response.json()["id"])
+        assert run["status"] == "succeeded" and run["cost_usd"] == usd(mock_micros(3, 3)), run
+    assert await assert_settled_exactly(db_engine, ws, fits) == fits * mock_micros(3, 3)
+    # What the runs did not use is available again.
+    assert (await post_run(client, ws, pid, "a b")).status_code == 202
+
+
+async def test_concurrent_posts_while_the_in_process_worker_settles_never_overshoot(client, app, ws, db_engine):
+    """Reservations race settlements: runs end and hand money back while other requests reserve."""
+    pid = await new_prompt(client, ws)
+    worst = mock_micros(3, 256)
+    fits = 5
+    budget = fits * worst
+    await put_limits(client, ws, monthly_budget_usd=usd(budget))
+    peak = 0
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            spent, reserved = await budget_row(db_engine, ws)
+            peak = max(peak, spent + reserved)
+            await asyncio.sleep(0.003)
+
+    async with up(app):
+        sampler = asyncio.create_task(sample())
+        try:
+            responses = []
+            for _ in range(3):  # waves, so that runs of one wave settle while the next one reserves
+                responses += await asyncio.gather(*(post_run(client, ws, pid, "a b") for _ in range(20)))
+            accepted = [r for r in responses if r.status_code == 202]
+            for response in responses:
+                if response.status_code != 202:
+                    assert_problem(response, 402)
+            # Whatever interleaving happened, the first `fits` reservations always fit: each refusal saw the
+            # budget full.
+            assert len(accepted) >= fits, [r.status_code for r in responses]
+            await wait_all_terminal(db_engine, ws, len(accepted))
+        finally:
+            stop.set()
+            await sampler
+    assert peak <= budget, f"spent + reserved reached {peak} > budget {budget}"
+    spent = await assert_settled_exactly(db_engine, ws, len(accepted))
+    assert spent == len(accepted) * mock_micros(3, 3) <= budget
+
+
+async def test_a_queued_run_cancelled_in_process_releases_its_reservation(client, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    worst = mock_micros(5, 256)
+    run_id = await start(client, ws, pid, "a b c d")
+    assert await budget_row(db_engine, ws) == (0, worst)
+    assert (await client.post(f"/workspaces/{ws}/runs/{run_id}/cancel")).status_code == 202
+    run = await get_run(client, ws, run_id)
+    assert run["status"] == "cancelled" and run["cost_usd"] == "0.000000"
+    assert await ledger_of(db_engine, run_id) == {"reserve": [worst], "release": [worst], "settle": [0]}
+    await assert_settled_exactly(db_engine, ws, 1)
+
+
+async def test_a_running_run_cancelled_by_in_process_signal_bills_what_streamed(client, app, ws, db_engine):
+    with_slow_mock(app, ttft_ms=5, token_ms=40)
+    pid = await new_prompt(client, ws, "{{words}}")
+    words = " ".join(f"w{i}" for i in range(200))  # 8 s of tokens: the cancel lands long before the end
+    async with up(app):
+        run_id = await start(client, ws, pid, words)
+        deadline = time.monotonic() + 10
+        while not (await get_run(client, ws, run_id))["output"]:
+            assert time.monotonic() < deadline, "no token streamed"
+            await asyncio.sleep(0.02)
+        assert (await client.post(f"/workspaces/{ws}/runs/{run_id}/cancel")).status_code == 202
+        run = await wait_for(client, ws, run_id, timeout=10)
+    assert run["status"] == "cancelled", run
+    streamed = run["usage"]["output_tokens"]
+    assert 1 <= streamed < 200
+    assert run["cost_usd"] == usd(mock_micros(run["usage"]["input_tokens"], streamed))
+    await assert_settled_exactly(db_engine, ws, 1)
+
+
+# --- rate limits and the queue bound (in-memory limiter) -------------------------------------------------
+
+
+async def test_runs_per_minute_answers_429_with_retry_after_and_creates_nothing(client, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    await put_limits(client, ws, runs_per_minute=3)
+    for _ in range(3):
+        await start(client, ws, pid)
+    response = await post_run(client, ws, pid)
+    assert_problem(response, 429)
+    retry_after = response.headers["Retry-After"]
+    assert retry_after.isdigit() and 0 < int(retry_after) <= 60, retry_after
+    assert int(assert_problem(response, 429)["retry_after"]) == int(retry_after)
+    assert await run_count(db_engine, ws) == 3
+    assert await budget_row(db_engine, ws) == (0, 3 * mock_micros(3, 256))
+
+
+async def test_concurrent_posts_never_overshoot_runs_per_minute(client, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    await put_limits(client, ws, runs_per_minute=6)
+    responses = await asyncio.gather(*(post_run(client, ws, pid) for _ in range(30)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] * 6 + [429] * 24, codes
+    for response in responses:
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+    assert await run_count(db_engine, ws) == 6
+
+
+async def test_requests_refused_for_money_do_not_use_up_the_rate_limit(client, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    await put_limits(client, ws, runs_per_minute=3, monthly_budget_usd="0")
+    for _ in range(3):
+        assert_problem(await post_run(client, ws, pid), 402)
+    await put_limits(client, ws, monthly_budget_usd="1")
+    for _ in range(3):
+        await start(client, ws, pid)
+    assert_problem(await post_run(client, ws, pid), 429)
+    assert await run_count(db_engine, ws) == 3
+
+
+async def test_member_runs_per_minute_limits_one_member_not_the_others(client, make_client, owner, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    await put_limits(client, ws, member_runs_per_minute=2)
+    editor = await member(make_client, owner, ws, "editor")
+    await start(editor.client, ws, pid)
+    await start(editor.client, ws, pid)
+    response = await post_run(editor.client, ws, pid)
+    assert_problem(response, 429)
+    assert int(response.headers["Retry-After"]) > 0
+    await start(client, ws, pid)
+    await start(client, ws, pid)
+    assert_problem(await post_run(client, ws, pid), 429)
+    assert await run_count(db_engine, ws) == 4
+
+
+async def test_concurrent_posts_never_overshoot_max_queued_runs(client, ws, db_engine):
+    pid = await new_prompt(client, ws)
+    await put_limits(client, ws, max_queued_runs=5)
+    responses = await asyncio.gather(*(post_run(client, ws, pid) for _ in range(30)))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] * 5 + [429] * 25, f"{codes.count(202)} accepted with max_queued_runs=5"
+    for response in responses:
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) > 0
+    assert await run_count(db_engine, ws) == 5
+    assert await budget_row(db_engine, ws) == (0, 5 * mock_micros(3, 256))
+
+
+# --- the concurrency cap with the in-process queue ----------------------------------------------------------
+
+
+async def test_never_more_than_max_concurrent_runs_run_at_once(client, app, ws, db_engine):
+    with_slow_mock(app, ttft_ms=5, token_ms=20)
+    await put_limits(client, ws, max_concurrent_runs=2)
+    pid = await new_prompt(client, ws, "{{words}}")
+    words = " ".join(f"w{i}" for i in range(15))
+    ids = list(await asyncio.gather(*(start(client, ws, pid, words) for _ in range(8))))
+    dispatched = await scalar(
+        db_engine, "SELECT count(*) FROM run WHERE workspace_id = :ws AND dispatched_at IS NOT NULL", ws=ws
+    )
+    assert dispatched == 2  # only what the cap allows went to the in-process queue
+    assert await app.state.run_backends.queue.depth() == 2
+    peak = 0
+    async with up(app):
+        deadline = time.monotonic() + 30
+        while True:
+            running, done = (
+                await rows(
+                    db_engine,
+                    "SELECT count(*) FILTER (WHERE status = 'running'), "
+                    "count(*) FILTER (WHERE status IN ('succeeded', 'failed', 'cancelled')) "
+                    "FROM run WHERE workspace_id = :ws",
+                    ws=ws,
+                )
+            )[0]
+            peak = max(peak, running)
+            assert running <= 2, f"{running} runs running at once with max_concurrent_runs=2"
+            if done == 8:
+                break
+            assert time.monotonic() < deadline, f"only {done} of 8 finished"
+            await asyncio.sleep(0.02)
+    assert peak == 2, f"the cap was never used (peak {peak})"
+    for run_id in ids:
+        assert (await get_run(client, ws, run_id))["status"] == "succeeded"
+    await assert_settled_exactly(db_engine, ws, 8)
+
+
+# --- usage ---------------------------------------------------------------------------------------------------
+
+
+async def test_usage_from_every_grouping_equals_the_runs(client, app, make_client, owner, ws, db_engine):
+    editor = await member(make_client, owner, ws, "editor")
+    p1 = await new_prompt(client, ws)
+    p2 = await new_prompt(client, ws, "Repeat {{words}}", system="Be exact")
+    plan = [(client, p1, "one"), (client, p2, "two words"), (editor.client, p1, "x y z"), (editor.client, p2, "q")]
+    async with up(app):
+        for c, pid, words in plan:
+            await start(c, ws, pid, words)
+        await wait_all_terminal(db_engine, ws, len(plan))
+    cost = await assert_settled_exactly(db_engine, ws, len(plan))
+    totals: list[dict[str, Any]] = []
+    for group_by in ("day", "model", "user", "prompt"):
+        body = await _usage(client, ws, group_by)
+        _assert_rows_sum_to_total(body)
+        totals.append(body["total"])
+        assert body["budget"]["spent_usd"] == usd(cost) and body["budget"]["reserved_usd"] == usd(0)
+    assert all(t == totals[0] for t in totals), totals
+    assert totals[0]["runs"] == len(plan) and totals[0]["cost_usd"] == usd(cost)
+    latency = (await client.get(f"/workspaces/{ws}/usage/latency", params={"group_by": "prompt"})).json()
+    assert sorted(r["key"] for r in latency) == sorted([p1, p2])

@@ -41,3 +41,28 @@ async def type_into(page: Page, test_id: str, text: str) -> None:
 
 async def output_text(page: Page) -> str:
     return await page.get_by_test_id("run-output").text_content() or ""
+
+
+async def api(page: Page, method: str, path: str, body: dict | None = None) -> dict:
+    """Calls the API with the page's own session cookie (and its CSRF token), as the app would."""
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    headers = {"X-CSRF-Token": cookies.get("csrf_token", "")}
+    response = await page.request.fetch(f"/api/v1{path}", method=method, data=body, headers=headers)
+    assert response.ok, f"{method} {path}: {response.status} {await response.text()}"
+    return await response.json() if response.status != 204 else {}
+
+
+async def seeded_prompt(page: Page, name: str, words: list[str]) -> tuple[str, str]:
+    """A signed-up user with a workspace and a one-version prompt `Repeat: {{text}}`, made through the API;
+    returns (workspace id, prompt id)."""
+    await api(page, "POST", "/auth/signup", {"email": unique_email(name), "password": PASSWORD, "name": name})
+    ws = (await api(page, "POST", "/workspaces", {"name": f"{name}'s team"}))["id"]
+    prompt = await api(page, "POST", f"/workspaces/{ws}/prompts", {"name": "repeater", "description": ""})
+    version = {
+        "system": "",
+        "messages": [{"role": "user", "content": "Repeat: {{text}}"}],
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": len(words) + 10},
+        "message": "seed",
+    }
+    await api(page, "POST", f"/workspaces/{ws}/prompts/{prompt['id']}/versions", version)
+    return ws, prompt["id"]

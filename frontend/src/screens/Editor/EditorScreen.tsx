@@ -41,7 +41,7 @@ export function EditorScreen() {
     const values = (fromRun.data?.snapshot?.variables ?? {}) as Record<string, string>;
     return draftFromVersion(base.data, Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)])));
   }, [wanted, base.data, fromRun.data]);
-  const { draft, setDraft, resetTo, discard } = useDraft(ws, promptId, base.data, ready, override);
+  const { draft, setDraft, discard } = useDraft(ws, promptId, base.data, ready, override);
   useEffect(() => {
     // An "open in editor" link has done its job once its content is the draft: reloads keep the draft.
     if (override && draft && params.size > 0) setParams({}, { replace: true });
@@ -127,12 +127,14 @@ export function EditorScreen() {
         <SaveVersionForm
           dirty={dirty}
           saving={save.isPending}
+          saved={save.data?.number}
           error={save.error}
           onDiscard={discard}
           onSave={(message) =>
             save.mutate(
               { system: draft.system, messages: draft.messages, model_config: draft.model_config, message },
-              { onSuccess: (version) => resetTo(version) },
+              // The content saved is the draft's (unless typing went on meanwhile): only its base moves.
+              { onSuccess: (version) => setDraft((d) => ({ ...d, baseVersion: version.number })) },
             )
           }
         />

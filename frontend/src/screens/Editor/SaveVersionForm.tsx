@@ -1,9 +1,9 @@
 import { type FormEvent, useState } from "react";
 import { ErrorBox } from "../../components/States";
 
-type Props = { dirty: boolean; saving: boolean; error: unknown; onSave: (message: string) => void; onDiscard: () => void };
+type Props = { dirty: boolean; saving: boolean; saved: number | undefined; error: unknown; onSave: (message: string) => void; onDiscard: () => void };
 
-export function SaveVersionForm({ dirty, saving, error, onSave, onDiscard }: Props) {
+export function SaveVersionForm({ dirty, saving, saved, error, onSave, onDiscard }: Props) {
   const [message, setMessage] = useState("");
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -19,6 +19,11 @@ export function SaveVersionForm({ dirty, saving, error, onSave, onDiscard }: Pro
       <button type="submit" className="primary" data-testid="save-version-button" disabled={saving}>
         {saving ? "Saving…" : "Save version"}
       </button>
+      {saved !== undefined && !dirty && (
+        <span className="saved" role="status" data-testid="saved-version">
+          Saved as v{saved}
+        </span>
+      )}
       {dirty && (
         <>
           <span className="unsaved" role="status">

@@ -27,21 +27,10 @@ export function useDraft(ws: string, promptId: string, base: Version | undefined
     [ws, promptId],
   );
 
-  /** Back to a version's content (keeping the variable values), e.g. after saving it. */
-  const resetTo = useCallback(
-    (version: Version) =>
-      setDraftState((current) => {
-        const next = draftFromVersion(version, current?.variables ?? {});
-        saveDraft(ws, promptId, next);
-        return next;
-      }),
-    [ws, promptId],
-  );
-
   const discard = useCallback(() => {
     discardDraft(ws, promptId);
     setDraftState(base ? draftFromVersion(base) : emptyDraft());
   }, [ws, promptId, base]);
 
-  return { draft, setDraft, resetTo, discard };
+  return { draft, setDraft, discard };
 }

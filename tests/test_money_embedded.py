@@ -15,10 +15,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from httpx import ASGITransport
 
 from backend.app import create_app
 from backend.ratelimit.limiter import MemoryLimiter
 from backend.runs.backends.memory import MemoryCancelSignals, MemoryEventStream, MemoryRunQueue
+from tests.conftest import Client
 from tests.factories import Account, create_workspace, signup
 from tests.test_money import (
     _assert_rows_sum_to_total,
@@ -27,6 +29,7 @@ from tests.test_money import (
     assert_problem,
     budget_row,
     get_run,
+    iso,
     ledger_of,
     member,
     mock_micros,
@@ -71,6 +74,20 @@ async def up(app) -> AsyncIterator[None]:
 def with_slow_mock(app, *, ttft_ms: int, token_ms: int) -> None:
     """The in-process worker reads the app's settings when the lifespan builds it."""
     app.state.settings = app.state.settings.model_copy(update={"mock_ttft_ms": ttft_ms, "mock_token_ms": token_ms})
+
+
+@contextlib.asynccontextmanager
+async def another_process(settings, client, **changes: Any) -> AsyncIterator[tuple[Any, Client]]:
+    """A second embedded process on the same database (its own in-process backends; start it with `up`), and
+    a client of it signed in as `client` is."""
+    workers = changes.pop("workers", 2)
+    app = create_app(settings.model_copy(update=changes), background_jobs=True, workers=workers)
+    other = Client(transport=ASGITransport(app=app), base_url="http://testserver/api/v1", cookies=client.cookies)
+    try:
+        yield app, other
+    finally:
+        await other.aclose()
+        await app.state.engine.dispose()
 
 
 @pytest.fixture
@@ -358,3 +375,56 @@ async def test_usage_from_every_grouping_equals_the_runs(client, app, make_clien
     assert totals[0]["runs"] == len(plan) and totals[0]["cost_usd"] == usd(cost)
     latency = (await client.get(f"/workspaces/{ws}/usage/latency", params={"group_by": "prompt"})).json()
     assert sorted(r["key"] for r in latency) == sorted([p1, p2])
+
+
+# --- restarts and fairness -----------------------------------------------------------------------------------
+
+
+async def test_runs_accepted_before_a_restart_still_run_and_settle(client, settings, ws, db_engine):
+    """The in-process queue dies with the process: runs it held are found by the next `up`'s reconciler and
+    published again, and their reservations settle exactly."""
+    pid = await new_prompt(client, ws)
+    ids = [await start(client, ws, pid, words) for words in ("a", "a b", "a b c")]
+    assert await budget_row(db_engine, ws) == (0, sum(mock_micros(n + 1, 256) for n in (1, 2, 3)))
+    # The process that accepted them is gone (its memory queue with it); a new one starts.
+    restart = another_process(settings, client, lost_dispatch_seconds=0.5, reconcile_seconds=0.2)
+    async with restart as (restarted_app, restarted), up(restarted_app):
+        await wait_all_terminal(db_engine, ws, 3, timeout=20)
+        for run_id in ids:
+            assert (await get_run(restarted, ws, run_id))["status"] == "succeeded"
+    await assert_settled_exactly(db_engine, ws, 3)
+
+
+async def test_a_flood_from_one_workspace_does_not_delay_another(client, settings, owner, ws, db_engine):
+    """Two in-process worker slots, both taken by a capped flood: another workspace's run enters the memory
+    queue right behind the flood's dispatched runs, not behind its waiting ones (an app of its own, for its
+    worker's two slots)."""
+    flood_ws, other_ws = ws, await create_workspace(owner, "Other")
+    await put_limits(client, flood_ws, max_concurrent_runs=2, monthly_budget_usd=None)
+    flood_pid = await new_prompt(client, flood_ws, "{{words}}")
+    other_pid = await new_prompt(client, other_ws, "{{words}}")
+    words = " ".join(f"w{i}" for i in range(20))  # 0.5 s a run: 4 s for the flood two at a time
+    async with another_process(settings, client, workers=2, mock_ttft_ms=5, mock_token_ms=25) as (app, embedded):
+        # The flood is all accepted first (2 enter the memory queue, 14 wait in PostgreSQL), then `up` starts.
+        for _ in range(16):
+            await start(embedded, flood_ws, flood_pid, words)
+        assert await app.state.run_backends.queue.depth() == 2
+        async with up(app):
+            deadline = time.monotonic() + 10
+            while await scalar(
+                db_engine, "SELECT count(*) FROM run WHERE workspace_id = :ws AND status = 'running'", ws=flood_ws
+            ) < 2:
+                assert time.monotonic() < deadline, "the flood never reached its cap"
+                await asyncio.sleep(0.01)
+            other = await start(embedded, other_ws, other_pid, "just one")
+            await wait_all_terminal(db_engine, flood_ws, 16, timeout=60)
+            other_run = await wait_for(embedded, other_ws, other)
+    assert other_run["status"] == "succeeded"
+    flood = await rows(db_engine, "SELECT started_at, duration_ms FROM run WHERE workspace_id = :ws", ws=flood_ws)
+    started = iso(other_run["started_at"])
+    run_length = max(d for _, d in flood)
+    waited_ms = (started - iso(other_run["created_at"])).total_seconds() * 1000
+    assert waited_ms <= run_length + 1000, (waited_ms, run_length)
+    later = sum(1 for s, _ in flood if s > started)
+    assert later >= 12, f"the other workspace's run started after {16 - later} of the flood's 16"
+    await assert_settled_exactly(db_engine, other_ws, 1)

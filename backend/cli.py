@@ -9,7 +9,9 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -199,7 +201,20 @@ def worker(concurrency: int) -> None:
             await engine.dispose()
             logger.info("worker stopped")
 
-    asyncio.run(run())
+    _run_fast(run())
+
+
+def _run_fast(main_coroutine: Coroutine[Any, Any, None]) -> None:
+    """asyncio.run on uvloop when it is installed (it comes with uvicorn[standard]): a worker spends much of
+    its time in the event loop itself."""
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)
 
 
 @main.command()

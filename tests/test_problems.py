@@ -137,3 +137,43 @@ async def test_readiness_fails_when_redis_is_unreachable(database_url, redis_pre
     await app.state.engine.dispose()
     body = _assert_problem(response, 503)
     assert body["checks"] == {"database": "ok", "redis": "unreachable"}
+
+
+async def test_an_unreachable_database_is_a_503_problem_with_retry_after(redis_prefix):
+    from httpx import ASGITransport, AsyncClient
+
+    from backend.app import create_app
+    from backend.core.settings import Settings
+
+    app = create_app(
+        Settings(
+            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere",
+            redis_url="redis://127.0.0.1:6379/0",
+            redis_prefix=redis_prefix,
+            master_key=MASTER_KEY,
+        )
+    )
+    async with AsyncClient(
+        transport=ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver"
+    ) as c:
+        response = await c.post(
+            "/api/v1/auth/login", json={"email": "someone@example.com", "password": "correct horse battery"}
+        )
+    await app.state.redis.aclose()
+    await app.state.engine.dispose()
+    body = _assert_problem(response, 503)
+    assert body["type"].endswith("/service-unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert "correct horse" not in response.text and "someone@example.com" not in response.text
+
+
+def test_only_connection_failures_count_as_transient_database_errors():
+    from sqlalchemy import exc as sa_exc
+
+    from backend.core.database import is_transient_db_error
+
+    assert is_transient_db_error(sa_exc.TimeoutError("QueuePool limit reached"))
+    assert is_transient_db_error(ConnectionRefusedError())
+    assert is_transient_db_error(sa_exc.OperationalError("SELECT 1", {}, OSError("server closed the connection")))
+    assert not is_transient_db_error(sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_transient_db_error(ValueError("not a database error"))

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, func, literal, select, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,6 +31,29 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     # Fetch server-side defaults (timestamps) with RETURNING: no hidden lazy load after an insert.
     __mapper_args__ = {"eager_defaults": True}
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A failure of the database connection rather than of the statement (no connection to be had, the
+    server went away, the pool timed out): worth retrying, and never the caller's fault."""
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError):
+        return True
+    if isinstance(exc, sa_exc.IntegrityError | sa_exc.ProgrammingError | sa_exc.DataError):
+        return False
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, OSError) or _is_connection_refusal(exc)
+    return isinstance(exc, OSError)
+
+
+def _is_connection_refusal(exc: sa_exc.DBAPIError) -> bool:
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return isinstance(
+        cause,
+        asyncpg.exceptions.TooManyConnectionsError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.AdminShutdownError,
+    ) or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.core.database import is_transient_db_error
+
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -185,8 +187,22 @@ def install_problem_handlers(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient_db_error(exc):
+            # Overload or a database restart: say so, and when to come back, rather than "internal error".
+            logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return problem_response(
+                503,
+                "Service unavailable",
+                "The database is busy or unreachable; try again shortly.",
+                "service-unavailable",
+                headers={"Retry-After": "1"},
+                instance=request.url.path,
+            )
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            500, "Internal server error", "An unexpected error occurred.", "internal-error",
+            500,
+            "Internal server error",
+            "An unexpected error occurred.",
+            "internal-error",
             instance=request.url.path,
         )

@@ -41,6 +41,10 @@ class KeyDestroyed(DecryptionError):
     """The workspace's keys were shredded: its content is unreadable, by design."""
 
 
+# Where a key lookup that misses the cache reads from: the caller's session, or a fresh one when it has none.
+SessionSource = AsyncSession | async_sessionmaker[AsyncSession]
+
+
 def _context(workspace_id: uuid.UUID, version: int) -> bytes:
     return f"workspace:{workspace_id}:v{version}".encode()
 
@@ -88,7 +92,7 @@ class Keyring:
     def _fresh(self, expires: float) -> bool:
         return time.monotonic() < expires
 
-    async def _data_key(self, session: AsyncSession, workspace_id: uuid.UUID, version: int | None) -> tuple[int, bytes]:
+    def _cached_key(self, workspace_id: uuid.UUID, version: int | None) -> tuple[int, bytes] | None:
         if version is None:
             active = self._active.get(workspace_id)
             if active and self._fresh(active[1]):
@@ -97,6 +101,18 @@ class Keyring:
             cached = self._keys.get((workspace_id, version))
             if cached and self._fresh(cached[1]):
                 return version, cached[0]
+        return None
+
+    async def _data_key(
+        self, session: SessionSource, workspace_id: uuid.UUID, version: int | None
+    ) -> tuple[int, bytes]:
+        cached = self._cached_key(workspace_id, version)
+        if cached is not None:
+            return cached
+        if not isinstance(session, AsyncSession):
+            # A hot path that only needs a session on a cache miss (the worker's events, the SSE readers).
+            async with session() as own, own.begin():
+                return await self._data_key(own, workspace_id, version)
         generation = self._generation_of(workspace_id)
         row = await repo.get_key(session, workspace_id, version)
         if row is None and version is None and not await repo.get_key(session, workspace_id, 1):
@@ -121,14 +137,14 @@ class Keyring:
     # Fields
 
     async def seal(
-        self, session: AsyncSession, workspace_id: uuid.UUID, table: str, column: str, row_id: Any, plaintext: bytes
+        self, session: SessionSource, workspace_id: uuid.UUID, table: str, column: str, row_id: Any, plaintext: bytes
     ) -> bytes:
         version, key = await self._data_key(session, workspace_id, None)
         ad = envelope.associated_data(workspace_id, table, column, row_id)
         return envelope.seal(key, version, plaintext, ad)
 
     async def open(
-        self, session: AsyncSession, workspace_id: uuid.UUID, table: str, column: str, row_id: Any, ciphertext: bytes
+        self, session: SessionSource, workspace_id: uuid.UUID, table: str, column: str, row_id: Any, ciphertext: bytes
     ) -> bytes:
         _, key = await self._data_key(session, workspace_id, envelope.key_version_of(ciphertext))
         ad = envelope.associated_data(workspace_id, table, column, row_id)
@@ -300,4 +316,3 @@ class Keyring:
                     with contextlib.suppress(Exception):
                         await connection.close()
             await asyncio.sleep(1)
-

@@ -13,10 +13,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from backend.core.errors import Invalid
-from backend.crypto.service import Keyring
+from backend.crypto.service import Keyring, SessionSource
 from backend.runs.backends.base import StoredEvent
 
 TERMINAL_EVENTS = frozenset({"run.completed", "run.failed", "run.cancelled"})
@@ -54,7 +52,7 @@ class RunEvent:
 
 
 async def seal_event(
-    session: AsyncSession, keyring: Keyring, workspace_id: uuid.UUID, run_id: uuid.UUID, event: RunEvent
+    session: SessionSource, keyring: Keyring, workspace_id: uuid.UUID, run_id: uuid.UUID, event: RunEvent
 ) -> StoredEvent:
     payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":")).encode()
     sealed = await keyring.seal(session, workspace_id, "run_event", event.name, f"{run_id}:{event.seq}", payload)
@@ -62,7 +60,7 @@ async def seal_event(
 
 
 async def open_event(
-    session: AsyncSession, keyring: Keyring, workspace_id: uuid.UUID, run_id: uuid.UUID, stored: StoredEvent
+    session: SessionSource, keyring: Keyring, workspace_id: uuid.UUID, run_id: uuid.UUID, stored: StoredEvent
 ) -> RunEvent:
     payload = await keyring.open(session, workspace_id, "run_event", stored.name, f"{run_id}:{stored.seq}", stored.data)
     return RunEvent(seq=stored.seq, name=stored.name, data=json.loads(payload))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.runs.models import Run
@@ -23,6 +24,11 @@ async def get_run_any(session: AsyncSession, run_id: uuid.UUID, *, for_update: b
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def statuses(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await session.execute(select(Run.id, Run.status).where(Run.id.in_(set(run_ids))))
+    return {run_id: status for run_id, status in rows}
 
 
 async def get_by_idempotency_key(
@@ -79,6 +85,75 @@ async def claim(session: AsyncSession, run_id: uuid.UUID, worker: str, lease: ti
         .returning(Run)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def claim_many(session: AsyncSession, run_ids: list[uuid.UUID], worker: str, lease: timedelta) -> list[Run]:
+    """claim() of several runs in one statement (what one read of the queue delivered)."""
+    stmt = (
+        update(Run)
+        .where(Run.id.in_(run_ids), Run.status == "queued", Run.cancel_requested_at.is_(None))
+        .values(
+            status="running",
+            lease_owner=worker,
+            lease_expires_at=func.now() + lease,
+            started_at=func.coalesce(Run.started_at, func.now()),
+            attempts=Run.attempts + 1,
+        )
+        .returning(Run)
+        .execution_options(synchronize_session=False)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+_SAVE_PROGRESS = text(
+    """
+    UPDATE run AS r
+    SET lease_expires_at = now() + make_interval(secs => :lease_seconds),
+        output = v.output,
+        output_chars = v.output_chars,
+        last_seq = v.last_seq,
+        ttft_ms = coalesce(v.ttft_ms, r.ttft_ms),
+        input_tokens = coalesce(v.input_tokens, r.input_tokens)
+    FROM unnest(
+        CAST(:ids AS uuid[]), CAST(:outputs AS bytea[]), CAST(:output_chars AS integer[]),
+        CAST(:last_seqs AS integer[]), CAST(:ttfts AS integer[]), CAST(:input_tokens AS integer[])
+    ) AS v(id, output, output_chars, last_seq, ttft_ms, input_tokens)
+    WHERE r.id = v.id AND r.status = 'running' AND r.lease_owner = :worker
+    RETURNING r.id, r.cancel_requested_at
+    """
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: uuid.UUID
+    output: bytes
+    output_chars: int
+    last_seq: int
+    ttft_ms: int | None
+    input_tokens: int | None
+
+
+async def save_progress(
+    session: AsyncSession, worker: str, lease: timedelta, progress: list[Progress]
+) -> dict[uuid.UUID, datetime | None]:
+    """renew() of many runs in one statement. Answers, per run still leased to this worker, its
+    cancel_requested_at; a run missing from the answer is no longer ours."""
+    rows = sorted(progress, key=lambda p: p.run_id)  # one lock order for every batch
+    result = await session.execute(
+        _SAVE_PROGRESS,
+        {
+            "lease_seconds": lease.total_seconds(),
+            "worker": worker,
+            "ids": [p.run_id for p in rows],
+            "outputs": [p.output for p in rows],
+            "output_chars": [p.output_chars for p in rows],
+            "last_seqs": [p.last_seq for p in rows],
+            "ttfts": [p.ttft_ms for p in rows],
+            "input_tokens": [p.input_tokens for p in rows],
+        },
+    )
+    return {row[0]: row[1] for row in result}
 
 
 async def renew(
@@ -184,6 +259,18 @@ async def count_active(session: AsyncSession, workspace_id: uuid.UUID) -> int:
         or_(Run.status == "running", and_(Run.status == "queued", Run.dispatched_at.is_not(None))),
     )
     return (await session.execute(stmt)).scalar_one()
+
+
+async def count_queued_and_active(session: AsyncSession, workspace_id: uuid.UUID) -> tuple[int, int]:
+    """Queued runs (waiting or dispatched), and active ones: running or handed to the queue, which is what
+    counts against max_concurrent_runs. One scan of the workspace's unfinished runs."""
+    active = or_(Run.status == "running", Run.dispatched_at.is_not(None))
+    stmt = select(
+        func.count().filter(Run.status == "queued"),
+        func.count().filter(active),
+    ).where(Run.workspace_id == workspace_id, Run.status.in_(("queued", "running")))
+    queued, running_or_dispatched = (await session.execute(stmt)).one()
+    return queued, running_or_dispatched
 
 
 async def count_queued(session: AsyncSession, workspace_id: uuid.UUID) -> int:

@@ -32,7 +32,6 @@ from backend.workspaces.service import Actor, WorkspaceAccess, provider_access, 
 EVENT_TTL_SECONDS = 600  # the live copy of a finished run's events; the database copy stays
 
 
-
 class RunNotFound(NotFound):
     type, title = "run-not-found", "Run not found"
 
@@ -47,7 +46,6 @@ class RunNotFinished(Conflict):
 
 class IdempotencyMismatch(Conflict):
     type, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
-
 
 
 @dataclass(frozen=True)
@@ -177,30 +175,35 @@ async def _insert(
         last_seq=1,
     )
     await keyring.seal_field(session, run, "snapshot", json.dumps(snapshot, ensure_ascii=False))
+    # Inserted before the workspace's dispatch lock is taken: the lock is held until the commit, so only the
+    # decisions that need it (counts, dispatch, budget) run under it.
+    if idempotency_key:
+        try:
+            async with session.begin_nested():  # a unique violation here means a concurrent twin won
+                session.add(run)
+                await session.flush()
+        except IntegrityError:
+            return None
+    else:
+        session.add(run)
+        await session.flush()
     # Only a run its workspace has room for goes to the queue now; the rest wait here, oldest first.
     await repo.lock_dispatch(session, access.workspace.id)
-    # Counted under the lock, so concurrent requests cannot all see the same count.
-    if await repo.count_queued(session, access.workspace.id) >= limits.max_queued_runs:
+    # Counted under the lock, so concurrent requests cannot all see the same count (this run is among the
+    # queued ones, and not yet among the active ones).
+    queued, active = await repo.count_queued_and_active(session, access.workspace.id)
+    if queued - 1 >= limits.max_queued_runs:
         raise TooManyRequests(
             f"This workspace already has {limits.max_queued_runs} runs waiting (max_queued_runs)", retry_after=5
         )
-    dispatch = await repo.count_active(session, access.workspace.id) < limits.max_concurrent_runs
-    if dispatch:
-        run.dispatched_at = func.now()
-    try:
-        async with session.begin_nested():
-            session.add(run)
-            await session.flush()
-    except IntegrityError:
-        if idempotency_key:
-            return None
-        raise
+    dispatch = active < limits.max_concurrent_runs
     worst = worst_case_micros(snapshot, prepared.price)
     # Last, so the budget row stays locked only for the commit: concurrent requests queue on it briefly.
     run.budget_month = await usage.reserve(session, limits, access.workspace.id, run.id, worst)
     run.reserved_micros = worst
-    await session.flush()
-    await session.refresh(run)
+    if dispatch:
+        run.dispatched_at = func.now()
+    await session.flush()  # one UPDATE; eager defaults fetch dispatched_at back with RETURNING
     queued = await seal_event(
         session, keyring, run.workspace_id, run.id, RunEvent(1, "run.queued", {"run_id": str(run.id)})
     )

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,14 +17,37 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.crypto.service import Keyring
 from backend.runs import repository as repo
 from backend.runs.backends.factory import RunBackends
+from backend.runs.batching import Batcher
 from backend.runs.events import TERMINAL_EVENT_FOR, TERMINAL_EVENTS, Position, RunEvent, event_id, open_event
 from backend.runs.models import TERMINAL
 from backend.runs.schemas import RunOut
 from backend.runs.service import run_view
 
+logger = logging.getLogger(__name__)
+
 DB_POLL_SECONDS = 0.3
 # With no live event for this long, the database is asked whether the run ended without its event reaching us.
 LIVE_SILENCE_SECONDS = 2.0
+
+
+_probes: weakref.WeakKeyDictionary[async_sessionmaker[AsyncSession], Batcher[uuid.UUID, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _status_probe(sessionmaker: async_sessionmaker[AsyncSession]) -> Batcher[uuid.UUID, str | None]:
+    """Readers whose live stream went quiet ask whether their run ended; with a thousand readers waiting at
+    once, their questions go to the database as one query per round trip, not a thousand."""
+    probe = _probes.get(sessionmaker)
+    if probe is None:
+
+        async def statuses(run_ids: list[uuid.UUID]) -> list[str | None]:
+            async with sessionmaker() as session:
+                found = await repo.statuses(session, run_ids)
+            return [found.get(run_id) for run_id in run_ids]
+
+        probe = _probes[sessionmaker] = Batcher(statuses)
+    return probe
 
 
 def sse(name: str, seq: int, offset: int, data: dict[str, Any]) -> dict[str, str]:
@@ -92,7 +117,8 @@ async def run_events(
                 if reader.done:
                     return
         else:
-            async for out in _follow_live(session, keyring, backends, workspace_id, run_id, reader):
+            await session.commit()  # hold no pooled connection for the life of the stream
+            async for out in _follow_live(sessionmaker, keyring, backends, run_id, workspace_id, reader):
                 yield out
             if reader.done:
                 return
@@ -101,11 +127,11 @@ async def run_events(
 
 
 async def _follow_live(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     keyring: Keyring,
     backends: RunBackends,
-    workspace_id: uuid.UUID,
     run_id: uuid.UUID,
+    workspace_id: uuid.UUID,
     reader: _Reader,
 ) -> AsyncIterator[dict[str, str]]:
     live = backends.events.follow(str(run_id), reader.seq)
@@ -114,16 +140,19 @@ async def _follow_live(
             try:
                 stored = await asyncio.wait_for(anext(live), LIVE_SILENCE_SECONDS)
             except TimeoutError:
-                run = await repo.get_run(session, workspace_id, run_id)
-                await session.commit()
-                if run is None or run.status in TERMINAL:
+                try:
+                    status = await _status_probe(sessionmaker).submit(run_id)
+                except Exception:
+                    # The database is busy or away: keep following the live stream meanwhile.
+                    logger.debug("run %s: could not check on the run", run_id, exc_info=True)
+                    continue
+                if status is None or status in TERMINAL:
                     return  # it ended and its terminal event did not reach us: the database has it
                 continue
             except Exception:
                 return  # the live copy failed us (fell behind, Redis gone): the database has the rest
-            out = reader.take(await open_event(session, keyring, workspace_id, run_id, stored))
-            if session.in_transaction():
-                await session.commit()  # never hold a pooled connection for the life of a stream
+            # The key is cached while the run streams; a fresh session is opened only on a cache miss.
+            out = reader.take(await open_event(sessionmaker, keyring, workspace_id, run_id, stored))
             if reader.gap:
                 return
             if out is not None:

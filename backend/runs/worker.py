@@ -9,21 +9,25 @@ import json
 import logging
 import math
 import os
+import random
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.catalogue.service import cost_micros
+from backend.core.database import is_transient_db_error
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
 from backend.runs import repository as repo
-from backend.runs.backends.base import QueueEntry
+from backend.runs.backends.base import QueueEntry, StoredEvent
 from backend.runs.backends.factory import RunBackends
+from backend.runs.batching import Batcher
 from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, open_event, seal_event
 from backend.runs.models import Run
 from backend.runs.providers.base import Finished, ProviderError, ProviderRequest, TextDelta, UsageUpdate
@@ -36,10 +40,17 @@ from backend.workspaces.egress import allowed_hosts, check_base_url
 from backend.workspaces.service import provider_access
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 100
 MAX_ATTEMPTS = 3  # a run whose worker vanished before its first token is retried this many times in all
 COALESCE_SECONDS = 0.025  # deltas closer together than this travel as one event
+# With many runs streaming, the window widens so that the whole worker sends about this many delta events a
+# second (1,000 streams: one event per run every 250 ms); the text and its order are the same either way.
+DELTA_EVENTS_PER_SECOND = 4_000
+CLAIM_BATCH = 50  # queue entries read and claimed in one round trip
+# A run's own database writes (first token, settlement) ride out a busy or restarting database this long.
+DB_RETRY_SECONDS = 20.0
 
 
 @dataclass
@@ -51,6 +62,7 @@ class InFlight:
     text_events: int = 0
     seq: int = 2
     persisted_chars: int = 0
+    streaming: bool = False  # between the provider call and the end: its lease is renewed by the heartbeat
     lease_lost: bool = False
     usage: dict[str, int] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
@@ -93,6 +105,10 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
+        # Everything the runs write while streaming goes out in batches: one pipelined round trip to Redis for
+        # the events of all runs, one UPDATE for the progress of all runs.
+        self._events_out: Batcher[tuple[str, StoredEvent | int], None] = Batcher(self._write_events)
+        self._progress: Batcher[InFlight, datetime | bool | None] = Batcher(self._save_progress, max_items=500)
 
     # Lifecycle
 
@@ -102,6 +118,7 @@ class Worker:
             asyncio.create_task(self._consume_loop(), name="worker-consume"),
             asyncio.create_task(self._cancel_listener(), name="worker-cancels"),
             asyncio.create_task(self._reconcile_loop(), name="worker-reconcile"),
+            asyncio.create_task(self._heartbeat_loop(), name="worker-heartbeat"),
         ]
         try:
             await self._stopping.wait()
@@ -130,22 +147,54 @@ class Worker:
     async def _consume_loop(self) -> None:
         while not self._stopping.is_set():
             await self._slots.acquire()
+            free = 1
+            while free < CLAIM_BATCH and not self._slots.locked():
+                await self._slots.acquire()  # immediate: the semaphore is not locked
+                free += 1
             try:
-                entries = await self.backends.queue.consume(self.worker_id, count=1, block_ms=1000)
+                entries = await self.backends.queue.consume(self.worker_id, count=free, block_ms=1000)
+                runs = await self._claim(entries) if entries else []
             except asyncio.CancelledError:
-                self._slots.release()
+                self._release(free)
                 raise
             except Exception:
-                self._slots.release()
-                logger.warning("queue unreachable; retrying", exc_info=True)
+                self._release(free)
+                logger.warning("queue or database unreachable; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            if not entries:
-                self._slots.release()
-                continue
-            task = asyncio.create_task(self._handle(entries[0]))
-            self._tasks.add(task)
-            task.add_done_callback(self._done)
+            self._release(free - len(runs))
+            for run in runs:
+                task = asyncio.create_task(self.execute(run))
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    async def _claim(self, entries: list[QueueEntry]) -> list[Run]:
+        run_ids = [uuid.UUID(entry.run_id) for entry in entries]
+        async with self.sessionmaker() as session, session.begin():
+            runs = await repo.claim_many(session, run_ids, self.worker_id, self.lease)
+        # Acked once claimed (or found not claimable): from here the database lease is the truth.
+        with contextlib.suppress(Exception):
+            await self.backends.queue.ack_many(entries)
+        return runs
+
+    def _release(self, slots: int) -> None:
+        for _ in range(slots):
+            self._slots.release()
+
+    async def _retrying(self, what: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Runs a database step (its own transaction, so it can be re-run whole) until it gets through a
+        transient failure, such as no connection to be had; a run is not failed for the worker's own trouble."""
+        deadline = time.monotonic() + min(DB_RETRY_SECONDS, self.lease.total_seconds() * 2 / 3)
+        delay = 0.05
+        while True:
+            try:
+                return await step()
+            except Exception as exc:
+                if not is_transient_db_error(exc) or time.monotonic() + delay > deadline:
+                    raise
+                logger.warning("%s: database unavailable (%s); retrying", what, type(exc).__name__)
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not security
+            delay = min(delay * 2, 2.0)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -168,16 +217,6 @@ class Worker:
 
     # One run
 
-    async def _handle(self, entry: QueueEntry) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            run = await repo.claim(session, uuid.UUID(entry.run_id), self.worker_id, self.lease)
-        # Acked once claimed (or found not claimable): from here the database lease is the truth.
-        with contextlib.suppress(Exception):
-            await self.backends.queue.ack(entry)
-        if run is None:
-            return
-        await self.execute(run)
-
     async def execute(self, run: Run) -> None:
         flight = InFlight(run=run)
         run_id = str(run.id)
@@ -189,9 +228,13 @@ class Worker:
 
     async def _execute(self, flight: InFlight) -> None:
         run = flight.run
-        async with self.sessionmaker() as session:
-            snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
-            request_or_error = await self._request(session, run, snapshot)
+
+        async def prepare() -> tuple[dict[str, Any], ProviderRequest | ProviderError]:
+            async with self.sessionmaker() as session:
+                snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
+                return snapshot, await self._request(session, run, snapshot)
+
+        snapshot, request_or_error = await self._retrying(f"run {run.id}", prepare)
         await self._emit(flight, "run.started", {"run_id": str(run.id), "attempt": run.attempts})
         if isinstance(request_or_error, ProviderError):
             await self._settle(flight, snapshot, status="failed", error=request_or_error)
@@ -213,8 +256,8 @@ class Worker:
                         _merge_usage(flight.usage, event.usage)
                     finished = event
 
+        flight.streaming = True
         consumer = asyncio.create_task(consume())
-        heartbeat = asyncio.create_task(self._heartbeat(flight))
         cancelled = asyncio.create_task(flight.cancel.wait())
         try:
             await asyncio.wait({consumer, cancelled}, return_when=asyncio.FIRST_COMPLETED)
@@ -231,11 +274,11 @@ class Worker:
                 logger.exception("run %s: unexpected provider failure", run.id)
                 error = ProviderError("server_error", f"unexpected failure: {type(exc).__name__}", retryable=False)
         finally:
-            heartbeat.cancel()
+            flight.streaming = False
             cancelled.cancel()
             with contextlib.suppress(Exception):
                 await stream.aclose()
-            await asyncio.gather(heartbeat, cancelled, return_exceptions=True)
+            await asyncio.gather(cancelled, return_exceptions=True)
         if flight.lease_lost:
             logger.warning("run %s: lease lost to the reconciler; leaving it", run.id)
             return
@@ -317,13 +360,14 @@ class Worker:
             flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
             # Persisted before anyone can see it: from now on the reconciler knows tokens have streamed and
             # must not retry this run (a retry would stream different text).
-            await self._persist(flight)
+            await self._retrying(f"run {flight.run.id}", lambda: self._persist(flight))
         flight.pending.append(text)
         now = time.monotonic()
-        if first or now - flight.last_emit >= COALESCE_SECONDS:
+        window = max(COALESCE_SECONDS, len(self.in_flight) / DELTA_EVENTS_PER_SECOND)
+        if first or now - flight.last_emit >= window:
             await self._flush_pending(flight)
         elif flight.flush_handle is None:
-            delay = COALESCE_SECONDS - (now - flight.last_emit)
+            delay = window - (now - flight.last_emit)
             flight.flush_handle = asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.create_task(self._flush_pending(flight))
             )
@@ -351,39 +395,60 @@ class Worker:
             flight.seq += 1
         run = flight.run
         try:
-            async with self.sessionmaker() as session:
-                stored = await seal_event(session, self.keyring, run.workspace_id, run.id, RunEvent(seq, name, data))
-            await self.backends.events.append(str(run.id), stored)
+            event = RunEvent(seq, name, data)
+            stored = await seal_event(self.sessionmaker, self.keyring, run.workspace_id, run.id, event)
+            await self._events_out.submit((str(run.id), stored))
         except Exception:
             # The live copy is best effort: readers that see a gap resume from the database copy.
             logger.warning("run %s: could not append %s to the live stream", run.id, name, exc_info=True)
 
+    async def _write_events(self, items: list[tuple[str, StoredEvent | int]]) -> list[None]:
+        """One batch for the live stream: events in order, then the closes (run id → ttl) that follow them."""
+        appends = [(run_id, item) for run_id, item in items if isinstance(item, StoredEvent)]
+        closes = {run_id: item for run_id, item in items if isinstance(item, int)}
+        await self.backends.events.append_many(appends, closes)
+        return [None] * len(items)
+
+    async def _close_events(self, run: Run) -> None:
+        with contextlib.suppress(Exception):
+            await self._events_out.submit((str(run.id), EVENT_TTL_SECONDS))
+
     async def _persist(self, flight: InFlight) -> None:
-        run = flight.run
-        text = "".join(flight.output)
-        async with self.sessionmaker() as session, session.begin():
-            await self.keyring.seal_field(session, run, "output", text)
-            values = {"output": run.output, "output_chars": len(text), "last_seq": flight.seq}
-            if flight.ttft_ms is not None:
-                values["ttft_ms"] = flight.ttft_ms
-            if "input_tokens" in flight.usage:
-                values["input_tokens"] = flight.usage["input_tokens"]
-            outcome = await repo.renew(session, run.id, self.worker_id, self.lease, values)
+        """Saves the partial output and renews the lease (batched with the other runs'); picks up the cancel flag."""
+        outcome = await self._progress.submit(flight)
         if outcome is False:
             flight.lease_lost = True
             flight.cancel.set()
         elif outcome is not None:
             flight.cancel.set()  # cancel requested through the durable flag
-        flight.persisted_chars = len(text)
 
-    async def _heartbeat(self, flight: InFlight) -> None:
-        """Renews the lease and saves the partial output about every flush interval; picks up the cancel flag."""
+    async def _save_progress(self, flights: list[InFlight]) -> list[datetime | bool | None]:
+        """One UPDATE for the progress of many runs. Per flight: False when its lease is no longer ours, else
+        its cancel_requested_at."""
+        latest = {flight.run.id: flight for flight in flights}
+        rows = []
+        for run_id, flight in latest.items():
+            text = "".join(flight.output)
+            sealed = await self.keyring.seal(
+                self.sessionmaker, flight.run.workspace_id, Run.__tablename__, "output", run_id, text.encode()
+            )
+            rows.append(
+                repo.Progress(run_id, sealed, len(text), flight.seq, flight.ttft_ms, flight.usage.get("input_tokens"))
+            )
+            flight.persisted_chars = len(text)
+        async with self.sessionmaker() as session, session.begin():
+            answer = await repo.save_progress(session, self.worker_id, self.lease, rows)
+        return [answer.get(flight.run.id, False) for flight in flights]
+
+    async def _heartbeat_loop(self) -> None:
+        """About every flush interval: renews the leases of all streaming runs and saves their partial output."""
         while True:
             await asyncio.sleep(self.flush_seconds)
-            try:
-                await self._persist(flight)
-            except Exception:
-                logger.warning("run %s: could not persist progress", flight.run.id, exc_info=True)
+            streaming = [flight for flight in self.in_flight.values() if flight.streaming]
+            results = await asyncio.gather(*(self._persist(flight) for flight in streaming), return_exceptions=True)
+            failures = [result for result in results if isinstance(result, Exception)]
+            if failures:
+                logger.warning("could not persist the progress of %d runs", len(failures), exc_info=failures[0])
 
     async def _settle(
         self,
@@ -424,12 +489,16 @@ class Worker:
             "error": {"kind": error.kind, "message": error.message, "retryable": error.retryable} if error else None,
             "last_seq": terminal_seq,
         }
-        async with self.sessionmaker() as session, session.begin():
-            await self.keyring.seal_field(session, run, "output", output)
-            values["output"] = run.output
-            done = await repo.finish(session, run.id, self.worker_id, values)
-            view = await run_view(session, self.keyring, done) if done is not None else None
-            admitted = await self._settle_money(session, done)
+
+        async def finish() -> tuple[Run | None, dict[str, Any] | None, list[uuid.UUID]]:
+            async with self.sessionmaker() as session, session.begin():
+                await self.keyring.seal_field(session, run, "output", output)
+                values["output"] = run.output
+                done = await repo.finish(session, run.id, self.worker_id, values)
+                view = await run_view(session, self.keyring, done) if done is not None else None
+                return done, view, await self._settle_money(session, done)
+
+        done, view, admitted = await self._retrying(f"run {run.id}", finish)
         if done is None:
             logger.warning("run %s: lease lost before it could be settled", run.id)
             return
@@ -440,8 +509,7 @@ class Worker:
             )
             payload = {"run": RunOut.model_validate(view).model_dump(mode="json"), "offset": len(output)}
             await self._emit_locked(flight, TERMINAL_EVENT_FOR[status], payload, seq=terminal_seq)
-        with contextlib.suppress(Exception):
-            await self.backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+        await self._close_events(run)
 
     # Reconciler
 
@@ -522,8 +590,7 @@ class Worker:
             )
             payload = {"run": RunOut.model_validate(view).model_dump(mode="json"), "offset": len(output)}
             await self._emit_locked(flight, "run.failed", payload, seq=flight.seq + 1)
-        with contextlib.suppress(Exception):
-            await self.backends.events.close(str(run.id), ttl_seconds=EVENT_TTL_SECONDS)
+        await self._close_events(run)
 
     async def _streamed_text(self, session: AsyncSession, run: Run) -> tuple[str, int]:
         """The output as the live stream carried it (it may be ahead of the last persisted copy)."""

@@ -187,7 +187,11 @@ async def sse(port: int, key: str, path: str, last_event_id: str | None = None) 
         buffer = b""
         while True:
             if chunked:
-                size = int((await reader.readline()).split(b";")[0], 16)
+                size_line = await reader.readline()
+                if not size_line:
+                    # Closed without the last chunk: a dropped connection, which follow() resumes like a browser.
+                    raise ConnectionError("the server closed the event stream mid-response")
+                size = int(size_line.split(b";")[0], 16)
                 if size == 0:
                     return
                 data = (await reader.readexactly(size + 2))[:-2]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,6 +25,10 @@ class RunQueue(Protocol):
 
     async def ack(self, entry: QueueEntry) -> None: ...
 
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        """ack() of several entries in one round trip."""
+        ...
+
     async def depth(self) -> int:
         """Entries published and not yet acked (for metrics and autoscaling)."""
         ...
@@ -41,6 +45,13 @@ class EventStream(Protocol):
     """A bounded, expiring log of one run's events, plus a way for one reader per process to follow many."""
 
     async def append(self, run_id: str, event: StoredEvent) -> None: ...
+
+    async def append_many(
+        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
+    ) -> None:
+        """append() of events of several runs in one round trip (in order), then close() of the runs in `closes`
+        (run id → ttl seconds) once their events are in."""
+        ...
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:
         """Every stored event with seq > after_seq, in order (may be empty, e.g. after expiry)."""

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from backend.runs.backends.base import QueueEntry, StoredEvent
 
@@ -56,6 +56,10 @@ class MemoryRunQueue:
 
     async def ack(self, entry: QueueEntry) -> None:
         self._pending.pop(entry.entry_id, None)
+
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        for entry in entries:
+            self._pending.pop(entry.entry_id, None)
 
     async def depth(self) -> int:
         return len(self._ready) + len(self._pending)
@@ -115,6 +119,14 @@ class MemoryEventStream:
         if event.seq <= log.last_seq:
             return  # a retried append of an event we already hold (same rule as Redis stream ids)
         log.append(event, self._max_events)
+
+    async def append_many(
+        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
+    ) -> None:
+        for run_id, event in events:
+            await self.append(run_id, event)
+        for run_id, ttl_seconds in (closes or {}).items():
+            await self.close(run_id, ttl_seconds=ttl_seconds)
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:
         log = self._logs.get(run_id)

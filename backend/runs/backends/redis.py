@@ -8,7 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -120,6 +120,15 @@ class RedisRunQueue:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.xack(self._key, self._group, entry.entry_id)
             pipe.xdel(self._key, entry.entry_id)
+            await pipe.execute()
+
+    async def ack_many(self, entries: Sequence[QueueEntry]) -> None:
+        if not entries:
+            return
+        ids = [entry.entry_id for entry in entries]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self._key, self._group, *ids)
+            pipe.xdel(self._key, *ids)
             await pipe.execute()
 
     async def depth(self) -> int:
@@ -274,6 +283,33 @@ class RedisEventStream:
             # Redis refuses an id at or below the stream's top: this seq is already there (a retried append).
             if "equal or smaller" not in str(exc):
                 raise
+
+    async def append_many(
+        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
+    ) -> None:
+        if not events and not closes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for run_id, event in events:
+                if event.seq < 1:
+                    raise ValueError("event seq must be >= 1")
+                key = self._key(run_id)
+                fields = {"seq": event.seq, "name": event.name, "data": event.data}
+                pipe.xadd(key, fields, id=f"0-{event.seq}", maxlen=self._max_events, approximate=True)
+                if event.seq % _ORPHAN_TTL_EVERY == 1:
+                    pipe.expire(key, ORPHAN_TTL_SECONDS)
+            for run_id, ttl_seconds in (closes or {}).items():
+                if ttl_seconds <= 0:
+                    pipe.delete(self._key(run_id))
+                else:
+                    pipe.expire(self._key(run_id), ttl_seconds)
+            results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            # As in append(): an id at or below the stream's top is an event already there (a retried append).
+            if isinstance(result, Exception) and not (
+                isinstance(result, ResponseError) and "equal or smaller" in str(result)
+            ):
+                raise result
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:
         return [

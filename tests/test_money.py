@@ -1114,3 +1114,63 @@ async def test_latency_percentiles_are_documented_as_bucket_upper_bounds(client)
     for field in ("p50", "p95"):
         assert "upper bound" in percentiles["properties"][field]["description"]
     assert "bucket upper bounds" in schema["paths"]["/api/v1/workspaces/{ws}/usage/latency"]["get"]["description"]
+
+
+async def test_the_day_rollups_follow_any_write_to_the_fine_rollup(db_engine):
+    """The trigger keeps the day rollups whoever writes the fine rollup (a worker of an older version during a
+    rolling deploy, an operator's correction): inserts, updates and deletes alike; a key never changes."""
+    ws, other = uuid.uuid4(), uuid.uuid4()
+    users = [uuid.uuid4() for _ in range(3)]
+    prompts = [uuid.uuid4() for _ in range(2)]
+    day = date(2026, 11, 2)
+    insert = text(
+        "INSERT INTO usage_rollup (workspace_id, day, provider, model, user_id, prompt_id, runs, input_tokens, "
+        "output_tokens, cost_micros, ttft_histogram, duration_histogram) VALUES (:ws, :day, 'mock', :model, :user, "
+        ":prompt, CAST(:runs AS bigint), :runs * 7, :runs * 11, :runs * 201, CAST(:ttft AS jsonb), "
+        "CAST(:duration AS jsonb))"
+    )
+    async with db_engine.begin() as conn:
+        for i in range(12):
+            await conn.execute(
+                insert,
+                {
+                    "ws": ws if i % 4 else other,
+                    "day": day + timedelta(days=i // 6),  # (i // 6, i % 3, i % 2) tells every i apart
+                    "model": f"mock-{i % 3}",
+                    "user": users[(i // 2) % 3],
+                    "prompt": prompts[i % 2],
+                    "runs": 1 + i % 3,
+                    "ttft": json.dumps({"100": 1 + i % 3}),
+                    "duration": json.dumps({"500": 1, "750": i % 3} if i % 3 else {"500": 1}),
+                },
+            )
+    assert await assert_day_rollups_match_the_fine_rollup(db_engine) == sum(1 + i % 3 for i in range(12))
+    async with db_engine.begin() as conn:
+        # One more run into existing rows, as settlement does; then corrections that take runs away.
+        await conn.execute(
+            text(
+                "UPDATE usage_rollup SET runs = runs + 1, cost_micros = cost_micros + 5, "
+                "ttft_histogram = ttft_histogram || jsonb_build_object('200', 1) WHERE workspace_id = :ws"
+            ),
+            {"ws": ws},
+        )
+        await conn.execute(
+            text(
+                "UPDATE usage_rollup SET runs = runs - 1, duration_histogram = '{\"500\": 1}' "
+                "WHERE workspace_id = :ws AND runs > 2"
+            ),
+            {"ws": ws},
+        )
+    await assert_day_rollups_match_the_fine_rollup(db_engine)
+    async with db_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM usage_rollup WHERE workspace_id = :ws AND model = 'mock-1'"), {"ws": ws})
+        await conn.execute(text("DELETE FROM usage_rollup WHERE workspace_id = :ws"), {"ws": other})
+    await assert_day_rollups_match_the_fine_rollup(db_engine)
+    # Nothing is left of the deleted workspace's rows, not even empty day rows.
+    for table in DAY_ROLLUPS:
+        assert await scalar(db_engine, f"SELECT count(*) FROM {table} WHERE workspace_id = :ws", ws=other) == 0
+    with pytest.raises(Exception, match="never changes"):
+        async with db_engine.begin() as conn:
+            rename = text("UPDATE usage_rollup SET model = model || '-renamed' WHERE workspace_id = :ws")
+            await conn.execute(rename, {"ws": ws})
+    await assert_day_rollups_match_the_fine_rollup(db_engine)

@@ -105,8 +105,9 @@ class UsageRollup(Base):
 
 
 class UsageModelDay(Base):
-    """Totals and latency histograms per workspace, day and model, written with the fine rollup: the day and
-    model dashboards read these (a few rows per day), whatever the number of users and prompts."""
+    """Totals and latency histograms per workspace, day and model, kept by a trigger on the fine rollup (in
+    the statement that writes it): the day and model dashboards read these, a few rows per day whatever the
+    number of users and prompts."""
 
     __tablename__ = "usage_model_day"
 
@@ -125,7 +126,7 @@ class UsageModelDay(Base):
 
 
 class UsageUserDay(Base):
-    """Totals per workspace, day and user (the user dashboard)."""
+    """Totals per workspace, day and user (the user dashboard), kept by the fine rollup's trigger."""
 
     __tablename__ = "usage_user_day"
 
@@ -139,7 +140,8 @@ class UsageUserDay(Base):
 
 
 class UsagePromptDay(Base):
-    """Totals and latency histograms per workspace, day and prompt (the prompt dashboards)."""
+    """Totals and latency histograms per workspace, day and prompt (the prompt dashboards), kept by the fine
+    rollup's trigger."""
 
     __tablename__ = "usage_prompt_day"
 

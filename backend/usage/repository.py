@@ -73,40 +73,6 @@ def add_ledger(
     session.add(UsageLedger(workspace_id=workspace_id, run_id=run_id, kind=kind, month=month, micros=micros))
 
 
-def _upsert_rollup(
-    table: Any,
-    key: dict[str, Any],
-    values: dict[str, int],
-    ttft_bucket: str | None,
-    duration_bucket: str | None,
-) -> Any:
-    """INSERT one run into a rollup row, or add it to the row its key already has."""
-
-    def bump(column: Any, bucket: str | None) -> Any:
-        if bucket is None:
-            return column
-        current = func.coalesce(column[bucket].as_integer(), 0)
-        return column.op("||")(func.jsonb_build_object(bucket, current + 1))
-
-    histograms = "ttft_histogram" in table.c
-    row = {**key, **values, "runs": 1}
-    if histograms:
-        row["ttft_histogram"] = {ttft_bucket: 1} if ttft_bucket else {}
-        row["duration_histogram"] = {duration_bucket: 1} if duration_bucket else {}
-    stmt = insert(table).values(**row)
-    excluded = stmt.excluded
-    totals = {
-        "runs": table.c.runs + 1,
-        "input_tokens": table.c.input_tokens + excluded.input_tokens,
-        "output_tokens": table.c.output_tokens + excluded.output_tokens,
-        "cost_micros": table.c.cost_micros + excluded.cost_micros,
-    }
-    if histograms:
-        totals["ttft_histogram"] = bump(table.c.ttft_histogram, ttft_bucket)
-        totals["duration_histogram"] = bump(table.c.duration_histogram, duration_bucket)
-    return stmt.on_conflict_do_update(index_elements=list(key), set_=totals)
-
-
 async def add_rollup(
     session: AsyncSession,
     key: dict[str, Any],
@@ -114,16 +80,42 @@ async def add_rollup(
     ttft_bucket: str | None,
     duration_bucket: str | None,
 ) -> None:
-    """Adds one settled run to the fine rollup and to the three day rollups, in one statement (one round
-    trip while the settling transaction holds its workspace's locks): the five dashboards always agree."""
-    by_model = {k: key[k] for k in ("workspace_id", "day", "provider", "model")}
-    by_user = {k: key[k] for k in ("workspace_id", "day", "user_id")}
-    by_prompt = {k: key[k] for k in ("workspace_id", "day", "prompt_id")}
-    stmt = _upsert_rollup(UsageRollup.__table__, key, values, ttft_bucket, duration_bucket)
-    stmt = stmt.add_cte(
-        _upsert_rollup(UsageModelDay.__table__, by_model, values, ttft_bucket, duration_bucket).cte("by_model"),
-        _upsert_rollup(UsageUserDay.__table__, by_user, values, ttft_bucket, duration_bucket).cte("by_user"),
-        _upsert_rollup(UsagePromptDay.__table__, by_prompt, values, ttft_bucket, duration_bucket).cte("by_prompt"),
+    """Adds one settled run to the fine rollup. Its trigger (migration 20261127_usage_rollups) adds the same
+    to the day rollups per model, user and prompt within this statement, so every dashboard grouping agrees
+    whoever writes the fine rollup."""
+
+    def bump(column: Any, bucket: str | None) -> Any:
+        if bucket is None:
+            return column
+        current = func.coalesce(column[bucket].as_integer(), 0)
+        return column.op("||")(func.jsonb_build_object(bucket, current + 1))
+
+    initial = {
+        **key,
+        **values,
+        "runs": 1,
+        "ttft_histogram": {ttft_bucket: 1} if ttft_bucket else {},
+        "duration_histogram": {duration_bucket: 1} if duration_bucket else {},
+    }
+    stmt = insert(UsageRollup).values(**initial)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            UsageRollup.workspace_id,
+            UsageRollup.day,
+            UsageRollup.provider,
+            UsageRollup.model,
+            UsageRollup.user_id,
+            UsageRollup.prompt_id,
+        ],
+        set_={
+            "runs": UsageRollup.runs + 1,
+            "input_tokens": UsageRollup.input_tokens + excluded.input_tokens,
+            "output_tokens": UsageRollup.output_tokens + excluded.output_tokens,
+            "cost_micros": UsageRollup.cost_micros + excluded.cost_micros,
+            "ttft_histogram": bump(UsageRollup.ttft_histogram, ttft_bucket),
+            "duration_histogram": bump(UsageRollup.duration_histogram, duration_bucket),
+        },
     )
     await session.execute(stmt)
 

@@ -1,10 +1,14 @@
-"""Day rollups per model, per user and per prompt beside the fine usage rollup, filled from it.
+"""Day rollups per model, per user and per prompt beside the fine usage rollup, kept by a trigger on it.
 
 The fine rollup (workspace x day x model x user x prompt) can hold about one row per run when a workspace's
 runs spread over many users and prompts; a 30-day dashboard then sums hundreds of thousands of rows. These
-hold a few rows per day and key: each dashboard grouping reads the narrowest one that answers it. Settlement
-writes all four in one statement; existing totals are copied from the fine rollup here (histograms merged
-bucket by bucket), so every grouping adds up to the same totals from the first request.
+hold a few rows per day and key: each dashboard grouping reads the narrowest one that answers it.
+
+A trigger on the fine rollup adds every change of a fine row (the new row, or new minus old) to the three day
+rows, in the same statement and transaction as the settlement that wrote it. Whoever writes the fine rollup
+(this version's workers, an older one still draining during a rolling deploy, an operator's correction) the
+day rollups cannot drift from it. The rows settled before this revision are copied in here, histograms
+merged bucket by bucket, under a lock that holds settlements back until the trigger exists.
 
 Revision ID: 20261127_usage_rollups
 Revises: 20261127_usage
@@ -21,6 +25,113 @@ revision: str = '20261127_usage_rollups'
 down_revision: str | None = '20261127_usage'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# Adds or subtracts (sign -1) two latency histograms bucket by bucket; buckets that come to 0 are dropped.
+HISTOGRAM_SUM = """
+CREATE FUNCTION usage_histogram_sum(a jsonb, b jsonb, sign integer) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(key, n), '{}'::jsonb)
+      FROM (SELECT key, sum(n) AS n
+              FROM (SELECT key, value::bigint AS n FROM jsonb_each_text(a)
+                    UNION ALL
+                    SELECT key, sign * value::bigint FROM jsonb_each_text(b)) AS e
+             GROUP BY key) AS s
+     WHERE n <> 0
+$$
+"""
+
+# What a change of a fine row adds (an INSERT the row, an UPDATE new minus old, a DELETE minus the row), added
+# to its three day rows; a day row left with no runs goes. Settlement only ever adds to a row under its key;
+# a key that changes is refused rather than mis-counted.
+ROLLUP_INTO_DAYS = """
+CREATE FUNCTION usage_rollup_into_days() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    k usage_rollup%ROWTYPE;
+    runs bigint;
+    input_tokens bigint;
+    output_tokens bigint;
+    cost_micros bigint;
+    ttft jsonb;
+    duration jsonb;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        k := NEW;
+        runs := NEW.runs;
+        input_tokens := NEW.input_tokens;
+        output_tokens := NEW.output_tokens;
+        cost_micros := NEW.cost_micros;
+        ttft := NEW.ttft_histogram;
+        duration := NEW.duration_histogram;
+    ELSIF TG_OP = 'DELETE' THEN
+        k := OLD;
+        runs := -OLD.runs;
+        input_tokens := -OLD.input_tokens;
+        output_tokens := -OLD.output_tokens;
+        cost_micros := -OLD.cost_micros;
+        ttft := usage_histogram_sum('{}', OLD.ttft_histogram, -1);
+        duration := usage_histogram_sum('{}', OLD.duration_histogram, -1);
+    ELSE
+        IF (NEW.workspace_id, NEW.day, NEW.provider, NEW.model, NEW.user_id, NEW.prompt_id)
+           IS DISTINCT FROM (OLD.workspace_id, OLD.day, OLD.provider, OLD.model, OLD.user_id, OLD.prompt_id) THEN
+            RAISE EXCEPTION 'the key of a usage_rollup row never changes';
+        END IF;
+        k := NEW;
+        runs := NEW.runs - OLD.runs;
+        input_tokens := NEW.input_tokens - OLD.input_tokens;
+        output_tokens := NEW.output_tokens - OLD.output_tokens;
+        cost_micros := NEW.cost_micros - OLD.cost_micros;
+        ttft := usage_histogram_sum(NEW.ttft_histogram, OLD.ttft_histogram, -1);
+        duration := usage_histogram_sum(NEW.duration_histogram, OLD.duration_histogram, -1);
+    END IF;
+    INSERT INTO usage_model_day AS t (workspace_id, day, provider, model, runs, input_tokens, output_tokens,
+                                      cost_micros, ttft_histogram, duration_histogram)
+    VALUES (k.workspace_id, k.day, k.provider, k.model, runs, input_tokens, output_tokens, cost_micros,
+            ttft, duration)
+    ON CONFLICT (workspace_id, day, provider, model) DO UPDATE
+       SET runs = t.runs + EXCLUDED.runs,
+           input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+           output_tokens = t.output_tokens + EXCLUDED.output_tokens,
+           cost_micros = t.cost_micros + EXCLUDED.cost_micros,
+           ttft_histogram = usage_histogram_sum(t.ttft_histogram, EXCLUDED.ttft_histogram, 1),
+           duration_histogram = usage_histogram_sum(t.duration_histogram, EXCLUDED.duration_histogram, 1);
+    INSERT INTO usage_user_day AS t (workspace_id, day, user_id, runs, input_tokens, output_tokens, cost_micros)
+    VALUES (k.workspace_id, k.day, k.user_id, runs, input_tokens, output_tokens, cost_micros)
+    ON CONFLICT (workspace_id, day, user_id) DO UPDATE
+       SET runs = t.runs + EXCLUDED.runs,
+           input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+           output_tokens = t.output_tokens + EXCLUDED.output_tokens,
+           cost_micros = t.cost_micros + EXCLUDED.cost_micros;
+    INSERT INTO usage_prompt_day AS t (workspace_id, day, prompt_id, runs, input_tokens, output_tokens,
+                                       cost_micros, ttft_histogram, duration_histogram)
+    VALUES (k.workspace_id, k.day, k.prompt_id, runs, input_tokens, output_tokens, cost_micros, ttft, duration)
+    ON CONFLICT (workspace_id, day, prompt_id) DO UPDATE
+       SET runs = t.runs + EXCLUDED.runs,
+           input_tokens = t.input_tokens + EXCLUDED.input_tokens,
+           output_tokens = t.output_tokens + EXCLUDED.output_tokens,
+           cost_micros = t.cost_micros + EXCLUDED.cost_micros,
+           ttft_histogram = usage_histogram_sum(t.ttft_histogram, EXCLUDED.ttft_histogram, 1),
+           duration_histogram = usage_histogram_sum(t.duration_histogram, EXCLUDED.duration_histogram, 1);
+    IF runs < 0 THEN
+        -- Every fine row counts at least one run: a day row back at zero runs has no fine rows left.
+        DELETE FROM usage_model_day
+         WHERE workspace_id = k.workspace_id AND day = k.day AND provider = k.provider AND model = k.model
+           AND usage_model_day.runs = 0;
+        DELETE FROM usage_user_day
+         WHERE workspace_id = k.workspace_id AND day = k.day AND user_id = k.user_id AND usage_user_day.runs = 0;
+        DELETE FROM usage_prompt_day
+         WHERE workspace_id = k.workspace_id AND day = k.day AND prompt_id = k.prompt_id
+           AND usage_prompt_day.runs = 0;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+ROLLUP_INTO_DAYS_TRIGGER = """
+CREATE TRIGGER usage_rollup_into_days AFTER INSERT OR UPDATE OR DELETE ON usage_rollup
+    FOR EACH ROW EXECUTE FUNCTION usage_rollup_into_days()
+"""
 
 # A group's histograms are added bucket by bucket ({"100": 2} + {"100": 1, "200": 1} = {"100": 3, "200": 1}).
 BACKFILL_MODEL_DAY = """
@@ -104,6 +215,11 @@ def upgrade() -> None:
     *histograms(),
     sa.PrimaryKeyConstraint('workspace_id', 'day', 'prompt_id', name=op.f('pk_usage_prompt_day'))
     )
+    # Settlements wait here until the trigger exists, so none is missed between the copy and the trigger.
+    op.execute("LOCK TABLE usage_rollup IN SHARE ROW EXCLUSIVE MODE")
+    op.execute(HISTOGRAM_SUM)
+    op.execute(ROLLUP_INTO_DAYS)
+    op.execute(ROLLUP_INTO_DAYS_TRIGGER)
     # Runs settled before this revision: the same totals, from the fine rollup.
     op.execute(BACKFILL_MODEL_DAY)
     op.execute(BACKFILL_USER_DAY)
@@ -111,6 +227,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER usage_rollup_into_days ON usage_rollup")
+    op.execute("DROP FUNCTION usage_rollup_into_days()")
+    op.execute("DROP FUNCTION usage_histogram_sum(jsonb, jsonb, integer)")
     op.drop_table('usage_prompt_day')
     op.drop_table('usage_user_day')
     op.drop_table('usage_model_day')

@@ -537,7 +537,7 @@ async def test_bench_post_runs_throughput_and_the_budget_lock(bench_app, bench_d
                 + ", ".join(f"{k} {v:.2f}" for k, v in other.items())
             )
         print(
-            "  Lock:advisory = the per-workspace dispatch lock (repo.lock_dispatch, taken before the insert and held"
+            "  Lock:advisory = the per-workspace dispatch lock (repo.lock_dispatch, held"
             " to commit); Lock:transactionid/tuple = waits on the budget_month row."
         )
     finally:

@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from httpx import ASGITransport
+from redis.asyncio import Redis
 
 from backend.app import create_app
-from backend.ratelimit.limiter import MemoryLimiter
+from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.runs.backends.memory import MemoryCancelSignals, MemoryEventStream, MemoryRunQueue
-from tests.conftest import Client
+from tests.conftest import REDIS_URL, Client
 from tests.factories import Account, create_workspace, signup
 from tests.test_money import (
     _assert_rows_sum_to_total,
@@ -428,3 +430,30 @@ async def test_a_flood_from_one_workspace_does_not_delay_another(client, setting
     later = sum(1 for s, _ in flood if s > started)
     assert later >= 12, f"the other workspace's run started after {16 - later} of the flood's 16"
     await assert_settled_exactly(db_engine, other_ws, 1)
+
+
+# --- Retry-After tells the truth, also after a limit is lowered ----------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request, redis_prefix):
+    if request.param == "memory":
+        yield MemoryLimiter()
+        return
+    client = Redis.from_url(REDIS_URL)
+    yield RedisLimiter(client, redis_prefix)
+    await client.aclose()
+
+
+async def test_a_retry_after_the_answered_wait_is_accepted_even_after_the_limit_was_lowered(limiter):
+    """An admin lowers runs_per_minute while the window holds more runs than the new limit: the wait answered
+    (Retry-After) must last until enough of them have left the window, not just the oldest."""
+    key = f"runs:ws:{uuid.uuid4()}"
+    window = 1.2
+    assert await limiter.hit(key, 5, window) is None
+    await asyncio.sleep(0.5)
+    assert await limiter.hit(key, 5, window) is None
+    wait = await limiter.hit(key, 1, window)  # two in the window, the limit is now one
+    assert wait is not None
+    await asyncio.sleep(wait + 0.05)
+    assert await limiter.hit(key, 1, window) is None, f"still refused after the {wait:.3f} s it answered"

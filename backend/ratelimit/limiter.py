@@ -39,7 +39,9 @@ class MemoryLimiter:
             now = time.monotonic()
             events = self._window(key, window, now)
             if len(events) >= limit:
-                return max(events[0] + window - now, 0.001)
+                # Room for one more once all but limit - 1 have left the window (more than `limit` are held
+                # when the limit was lowered): the (len - limit)-th oldest decides, not always the oldest.
+                return max(events[len(events) - limit] + window - now, 0.001)
             if record:
                 events.append(now)
             elif not events:
@@ -74,8 +76,9 @@ local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count >= limit then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  local wait = tonumber(oldest[2]) + window - now
+  -- room for one more once all but limit - 1 have left the window (more are held if the limit was lowered)
+  local deciding = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  local wait = tonumber(deciding[2]) + window - now
   if wait < 1 then wait = 1 end
   return wait
 end

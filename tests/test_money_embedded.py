@@ -13,11 +13,13 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from httpx import ASGITransport
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from backend.app import create_app
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
@@ -395,6 +397,32 @@ async def test_runs_accepted_before_a_restart_still_run_and_settle(client, setti
         for run_id in ids:
             assert (await get_run(restarted, ws, run_id))["status"] == "succeeded"
     await assert_settled_exactly(db_engine, ws, 3)
+
+
+async def test_runs_whose_process_died_mid_run_are_settled_by_the_next_one(client, settings, ws, db_engine):
+    """A run held by a worker that died with its process: the next `up`'s reconciler retries it (no token
+    out yet) or fails it as worker_lost (tokens out); either way its reservation settles exactly."""
+    pid = await new_prompt(client, ws)
+    retried, lost = await start(client, ws, pid, "a b"), await start(client, ws, pid, "c d e")
+    async with db_engine.begin() as conn:  # what a worker leaves behind when its process is killed
+        await conn.execute(
+            text(
+                "UPDATE run SET status = 'running', lease_owner = 'gone:1', attempts = 1, started_at = now(), "
+                "lease_expires_at = now() - interval '1 second', input_tokens = 4, "
+                "output_chars = CASE WHEN id = :lost THEN 6 ELSE 0 END WHERE workspace_id = :ws"
+            ),
+            {"lost": lost, "ws": ws},
+        )
+    restart = another_process(settings, client, reconcile_seconds=0.2)
+    async with restart as (restarted_app, restarted), up(restarted_app):
+        await wait_all_terminal(db_engine, ws, 2, timeout=20)
+        first, second = await get_run(restarted, ws, retried), await get_run(restarted, ws, lost)
+    assert first["status"] == "succeeded" and first["cost_usd"] == usd(mock_micros(3, 3)), first
+    assert second["status"] == "failed" and second["error"]["kind"] == "worker_lost", second
+    assert second["usage"]["estimated"] is True
+    assert await assert_settled_exactly(db_engine, ws, 2) == mock_micros(3, 3) + int(
+        Decimal(second["cost_usd"]) * 1_000_000
+    )
 
 
 async def test_a_flood_from_one_workspace_does_not_delay_another(client, settings, owner, ws, db_engine):

@@ -1,7 +1,8 @@
-"""Serves the built browser app (frontend/dist) at `/`: its files, and index.html for every client-side route.
+"""Serves the built browser app (frontend/dist) at `/`: its files, and index.html for its client-side routes.
 
-It sits in front of the API as a thin ASGI wrapper and only answers GET/HEAD requests that no API route
-matches and that are not under /api, so API routing (404s and 405s as problem+json) is untouched. Every
+It sits in front of the API as a thin ASGI wrapper and only answers GET/HEAD requests for a file of the
+build or a page of the app (`/`, `/login`, `/signup`, `/w/...`) that no API route matches, so API routing
+(404s and 405s as problem+json, also for unknown paths outside /api) is untouched. Every
 response it sends carries a strict Content-Security-Policy: scripts only from this origin, never inline;
 styles from this origin plus the `<style>` elements CodeMirror creates, which carry a per-response nonce
 that index.html hands to the app in `<meta name="csp-nonce">`."""
@@ -36,6 +37,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+# The app's client-side routes (API.md, "Browser routes"): these paths, and everything under /w/.
+APP_PAGES = frozenset({"/", "/login", "/signup"})
+APP_PREFIX = "/w/"
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Prompt Playground</title>
 <p>The browser app is not built. Run <code>make run</code> (or <code>npm ci && npm run build</code> in
 <code>frontend/</code>). The API is at <a href="/docs">/docs</a>.</p>"""
@@ -59,9 +63,16 @@ class SinglePageApp:
         path: str = scope["path"]
         if any(path == prefix or path.startswith(prefix + "/") for prefix in self.reserved):
             return False
+        if not (path in APP_PAGES or path.startswith(APP_PREFIX) or self._built_file(path) is not None):
+            return False  # not a page of the app: the API's problem+json 404
         router = scope["app"].router if "app" in scope else getattr(self.app, "router", None)
         routes = router.routes if router is not None else []
         return not any(route.matches(scope)[0] == Match.FULL for route in routes)
+
+    def _built_file(self, path: str) -> Path | None:
+        candidate = (self.dist / path.lstrip("/")).resolve()
+        inside = candidate.is_relative_to(self.dist) and candidate not in (self.dist, self.dist / "index.html")
+        return candidate if inside and candidate.is_file() else None
 
     def _response(self, path: str) -> Response:
         nonce = secrets.token_urlsafe(18)
@@ -69,9 +80,8 @@ class SinglePageApp:
         index = self.dist / "index.html"
         if not index.is_file():
             return HTMLResponse(NOT_BUILT, status_code=503, headers=headers)
-        candidate = (self.dist / path.lstrip("/")).resolve()
-        inside = candidate.is_relative_to(self.dist) and candidate not in (self.dist, index)
-        if inside and candidate.is_file():
+        candidate = self._built_file(path)
+        if candidate is not None:
             # Vite names everything under assets/ by content hash: cache it for good.
             immutable = candidate.is_relative_to(self.dist / "assets")
             cache = "public, max-age=31536000, immutable" if immutable else "no-cache"

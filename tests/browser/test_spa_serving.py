@@ -79,12 +79,14 @@ async def test_nothing_outside_the_build_is_served(dist):
 async def test_the_api_keeps_its_paths_and_problem_json(dist):
     async with _client(dist) as client:
         unknown = await client.get("/api/v1/no-such-thing")
+        outside = await client.get("/no-such-page")  # not a route of the app either
         post = await client.post("/w/abc/prompts", json={})
         health = await client.get("/healthz")
         openapi = await client.get("/api/v1/openapi.json")
         docs = await client.get("/docs")
     assert unknown.status_code in (401, 404)
     assert unknown.headers["content-type"] == "application/problem+json"
+    assert outside.status_code == 404 and outside.headers["content-type"] == "application/problem+json"
     assert post.status_code in (404, 405) and "csp-nonce" not in post.text
     assert health.json() == {"status": "ok"}
     assert openapi.json()["paths"]

@@ -42,3 +42,16 @@ async def test_opening_a_run_that_still_streams_attaches_to_it(page: Page):
     assert await output_text(page) == EXPECTED
     tokens = len(WORDS) + 1  # the mock answers with the words of the message: "Repeat:" and the 60 tokens
     await expect(page.get_by_test_id("run-cost")).to_have_text(f"${tokens * (3 + 15) / 1e6:.6f}")  # $3/$15 per M
+
+    # Rerun re-issues the pinned snapshot: a new run, the same answer (the mock is deterministic).
+    await page.get_by_role("button", name="Rerun").click()
+    await page.wait_for_url(lambda url: run["id"] not in url)
+    await expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=20_000)
+    assert await output_text(page) == EXPECTED
+    await expect(page.get_by_text("Rerun of")).to_be_visible()
+
+    # "Open in editor" loads the run's version and its variable values into the editor.
+    await page.get_by_role("link", name="Open in editor").click()
+    await page.wait_for_url(f"**/w/{ws}/prompts/{prompt_id}")
+    await expect(page.get_by_test_id("variable-input-text")).to_have_value(" ".join(WORDS))
+    await expect(page.get_by_test_id("message-editor-0")).to_contain_text("Repeat: {{text}}")

@@ -857,7 +857,7 @@ export interface paths {
         };
         /**
          * Get Latency
-         * @description Time to first token and duration, p50 and p95 per model or prompt (histogram bucket bounds).
+         * @description Time to first token and duration, p50 and p95 per model or prompt, as histogram bucket upper bounds.
          */
         get: operations["get_latency_api_v1_workspaces__ws__usage_latency_get"];
         put?: never;
@@ -1159,11 +1159,19 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** LatencyRow */
+        /**
+         * LatencyRow
+         * @description One model's or prompt's latency; each value is a histogram bucket's upper bound (see Percentiles).
+         */
         LatencyRow: {
+            /** @description Whole run duration, as bucket upper bounds in ms */
             duration_ms: components["schemas"]["Percentiles"];
-            /** Key */
+            /**
+             * Key
+             * @description provider/model, or the prompt id
+             */
             key: string;
+            /** @description Time to first token, as bucket upper bounds in ms */
             ttft_ms: components["schemas"]["Percentiles"];
         };
         /**
@@ -1397,11 +1405,20 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
-        /** Percentiles */
+        /**
+         * Percentiles
+         * @description Percentiles read from histograms kept in the usage rollups: bucket upper bounds, not exact values.
+         */
         Percentiles: {
-            /** P50 */
+            /**
+             * P50
+             * @description Median. Not an exact percentile: the upper bound, in milliseconds, of the latency histogram bucket that holds it (bounds 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 60000), so the true value is at most this and above the next lower bound; null when it lies beyond 60000 ms or nothing was measured.
+             */
             p50: number | null;
-            /** P95 */
+            /**
+             * P95
+             * @description 95th percentile. Not an exact percentile: the upper bound, in milliseconds, of the latency histogram bucket that holds it (bounds 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 60000), so the true value is at most this and above the next lower bound; null when it lies beyond 60000 ms or nothing was measured.
+             */
             p95: number | null;
         };
         /** PriceIn */

@@ -50,6 +50,7 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
         <dt>Duration</dt>
         <dd>{formatMs(stream?.run?.duration_ms)}</dd>
       </dl>
+      {!canRun && <p className="muted">Viewers can read this prompt and its runs; editors run and save.</p>}
       <ErrorBox error={error} title="Could not run" />
       {stream?.error && <ErrorBox error={stream.error} />}
       {stream?.run?.error && <ErrorBox error={String(stream.run.error.detail ?? stream.run.error.message ?? "The run failed")} title="The run failed" />}

@@ -30,9 +30,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MOCK_TTFT_MS = "200"
 MOCK_TOKEN_MS = "50"
 
-pytestmark = pytest.mark.slow
-
-
 @dataclass
 class Server:
     base: str

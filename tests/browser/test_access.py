@@ -3,10 +3,13 @@ URL shows not-found (and says nothing about what is there)."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.helpers import PASSWORD, seeded_prompt
+
+pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
 
 async def test_deep_links_work_and_another_workspaces_prompt_is_not_found(page: Page, second_page: Page):

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import screenshot
 from tests.browser.helpers import create_prompt, output_text, sign_up, type_into
+
+pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
 WORDS = [f"w{i}" for i in range(1, 81)]  # 80 mock tokens ≈ 4 s at 50 ms each: plenty of time to stop
 

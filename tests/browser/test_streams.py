@@ -3,9 +3,12 @@ repeated), and a run opened while it still streams attaches to it."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.helpers import api, output_text, seeded_prompt
+
+pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
 WORDS = [f"token{i}" for i in range(1, 61)]  # 60 tokens ≈ 3 s at 50 ms each
 EXPECTED = "Repeat: " + " ".join(WORDS) + " "

@@ -1,6 +1,8 @@
 // Usage dashboard: spend by day, model, user and prompt; the month's budget; latency per model.
 import { useState } from "react";
 import { useParams } from "react-router";
+import { usePrompts } from "../../api/prompts";
+import { useMembers } from "../../api/settings";
 import { type GroupBy, useUsage } from "../../api/usage";
 import { formatUsd } from "../../api/runs";
 import { ErrorBox, Loading } from "../../components/States";
@@ -14,6 +16,13 @@ export function AdminUsageScreen() {
   const { ws = "" } = useParams();
   const [groupBy, setGroupBy] = useState<GroupBy>("day");
   const usage = useUsage(ws, groupBy);
+  const members = useMembers(ws);
+  const prompts = usePrompts(ws);
+  // Rows are keyed by ids for users and prompts: show names where this workspace knows them.
+  const names: Record<string, string> = Object.fromEntries([
+    ...(members.data ?? []).map((m) => [m.user_id, m.name || m.email]),
+    ...(prompts.data?.items ?? []).map((p) => [p.id, p.name]),
+  ]);
   return (
     <section className="page">
       <div className="page-head">
@@ -52,7 +61,7 @@ export function AdminUsageScreen() {
               </button>
             ))}
           </div>
-          <SpendChart rows={usage.data.rows} groupBy={groupBy} />
+          <SpendChart rows={usage.data.rows} groupBy={groupBy} names={names} />
         </>
       )}
       <LatencyTable ws={ws} />

@@ -2,8 +2,12 @@ import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxi
 import type { UsageRow } from "../../api/types";
 import { Empty } from "../../components/States";
 
-export function SpendChart({ rows, groupBy }: { rows: UsageRow[]; groupBy: string }) {
-  const data = rows.map((r) => ({ key: r.key.length > 18 ? `${r.key.slice(0, 16)}…` : r.key, cost: Number(r.cost_usd), runs: r.runs }));
+type Props = { rows: UsageRow[]; groupBy: string; names: Record<string, string> };
+
+export function SpendChart({ rows, groupBy, names }: Props) {
+  const label = (key: string) => names[key] ?? key;
+  const short = (text: string) => (text.length > 18 ? `${text.slice(0, 16)}…` : text);
+  const data = rows.map((r) => ({ key: short(label(r.key)), cost: Number(r.cost_usd), runs: r.runs }));
   return (
     <div className="chart" data-testid="usage-chart" aria-label={`Spend by ${groupBy}`} role="figure">
       {data.length === 0 ? (
@@ -31,7 +35,7 @@ export function SpendChart({ rows, groupBy }: { rows: UsageRow[]; groupBy: strin
         <tbody>
           {rows.map((r) => (
             <tr key={r.key}>
-              <td>{r.key}</td>
+              <td>{label(r.key)}</td>
               <td>{r.runs}</td>
               <td>
                 {r.input_tokens} / {r.output_tokens}

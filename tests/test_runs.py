@@ -1052,6 +1052,29 @@ async def _claim_as_dead_worker(app, run_id: str, lease: timedelta):
     return run
 
 
+async def test_a_busy_run_row_never_holds_up_the_progress_saves_and_is_not_mistaken_for_a_lost_lease(
+    client, app, ws, db_engine
+):
+    pid = await new_prompt(client, ws, "{{words}}")
+    busy_id = await start(client, ws, pid, {"words": "busy row"})
+    free_id = await start(client, ws, pid, {"words": "free row"})
+    worker = reconciler(app, worker_id="dead-worker")
+    busy = InFlight(run=await _claim_as_dead_worker(app, busy_id, timedelta(seconds=30)), output=["busy "])
+    free = InFlight(run=await _claim_as_dead_worker(app, free_id, timedelta(seconds=30)), output=["free "])
+    async with db_engine.connect() as other:
+        transaction = await other.begin()
+        # Another transaction holds the busy run's row (as a settlement or a cancel request would).
+        await other.execute(text("SELECT 1 FROM run WHERE id = :id FOR UPDATE"), {"id": busy_id})
+        saved = await asyncio.wait_for(asyncio.gather(worker._persist(busy), worker._persist(free)), 5)
+        await transaction.rollback()
+    assert saved == [False, True]  # skipped, not waited for
+    assert not busy.lease_lost and not busy.cancel.is_set()
+    assert await worker._persist(busy) is True  # saved once the row is free
+    async with db_engine.connect() as conn:
+        chars = dict((await conn.execute(text("SELECT id::text, output_chars FROM run"))).all())
+    assert chars == {busy_id: len("busy "), free_id: len("free ")}
+
+
 async def test_a_run_whose_worker_died_before_any_token_is_retried(client, app, ws):
     pid = await new_prompt(client, ws, "{{words}}")
     run_id = await start(client, ws, pid, {"words": "back from the dead"})

@@ -107,6 +107,18 @@ async def claim_many(session: AsyncSession, run_ids: list[uuid.UUID], worker: st
 
 _SAVE_PROGRESS = text(
     """
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:outputs AS bytea[]), CAST(:output_chars AS integer[]),
+            CAST(:last_seqs AS integer[]), CAST(:ttfts AS integer[]), CAST(:input_tokens AS integer[])
+        ) AS v(id, output, output_chars, last_seq, ttft_ms, input_tokens)
+    ),
+    mine AS (
+        SELECT r.id FROM run AS r JOIN v ON v.id = r.id
+        WHERE r.status = 'running' AND r.lease_owner = :worker
+        ORDER BY r.id
+        FOR UPDATE OF r SKIP LOCKED
+    )
     UPDATE run AS r
     SET lease_expires_at = now() + make_interval(secs => :lease_seconds),
         output = v.output,
@@ -114,13 +126,14 @@ _SAVE_PROGRESS = text(
         last_seq = v.last_seq,
         ttft_ms = coalesce(v.ttft_ms, r.ttft_ms),
         input_tokens = coalesce(v.input_tokens, r.input_tokens)
-    FROM unnest(
-        CAST(:ids AS uuid[]), CAST(:outputs AS bytea[]), CAST(:output_chars AS integer[]),
-        CAST(:last_seqs AS integer[]), CAST(:ttfts AS integer[]), CAST(:input_tokens AS integer[])
-    ) AS v(id, output, output_chars, last_seq, ttft_ms, input_tokens)
-    WHERE r.id = v.id AND r.status = 'running' AND r.lease_owner = :worker
+    FROM v
+    WHERE r.id = v.id AND r.id IN (SELECT id FROM mine)
     RETURNING r.id, r.cancel_requested_at
     """
+)
+# Rows the save skipped because another transaction held them (a settlement, a cancel request): still ours?
+_STILL_LEASED = text(
+    "SELECT id FROM run WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'running' AND lease_owner = :worker"
 )
 
 
@@ -136,9 +149,10 @@ class Progress:
 
 async def save_progress(
     session: AsyncSession, worker: str, lease: timedelta, progress: list[Progress]
-) -> dict[uuid.UUID, datetime | None]:
-    """renew() of many runs in one statement. Answers, per run still leased to this worker, its
-    cancel_requested_at; a run missing from the answer is no longer ours."""
+) -> dict[uuid.UUID, datetime | bool | str | None]:
+    """renew() of many runs in one statement, never waiting on a row another transaction holds (one run's
+    settlement must not hold up the lease renewal of all the others). Answers per run: its
+    cancel_requested_at when saved; SKIPPED when the row was busy and is still ours; False when it is not."""
     rows = sorted(progress, key=lambda p: p.run_id)  # one lock order for every batch
     result = await session.execute(
         _SAVE_PROGRESS,
@@ -153,7 +167,16 @@ async def save_progress(
             "input_tokens": [p.input_tokens for p in rows],
         },
     )
-    return {row[0]: row[1] for row in result}
+    answer: dict[uuid.UUID, datetime | bool | str | None] = {row[0]: row[1] for row in result}
+    skipped = [p.run_id for p in rows if p.run_id not in answer]
+    if skipped:
+        still = set((await session.execute(_STILL_LEASED, {"ids": skipped, "worker": worker})).scalars())
+        for run_id in skipped:
+            answer[run_id] = SKIPPED if run_id in still else False
+    return answer
+
+
+SKIPPED = "skipped"  # save_progress: the row was busy this time; the lease is still ours
 
 
 async def renew(

@@ -108,7 +108,7 @@ class Worker:
         # Everything the runs write while streaming goes out in batches: one pipelined round trip to Redis for
         # the events of all runs, one UPDATE for the progress of all runs.
         self._events_out: Batcher[tuple[str, StoredEvent | int], None] = Batcher(self._write_events)
-        self._progress: Batcher[InFlight, datetime | bool | None] = Batcher(self._save_progress, max_items=500)
+        self._progress: Batcher[InFlight, datetime | bool | str | None] = Batcher(self._save_progress, max_items=500)
 
     # Lifecycle
 
@@ -360,7 +360,7 @@ class Worker:
             flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
             # Persisted before anyone can see it: from now on the reconciler knows tokens have streamed and
             # must not retry this run (a retry would stream different text).
-            await self._retrying(f"run {flight.run.id}", lambda: self._persist(flight))
+            await self._retrying(f"run {flight.run.id}", lambda: self._save_first_token(flight))
         flight.pending.append(text)
         now = time.monotonic()
         window = max(COALESCE_SECONDS, len(self.in_flight) / DELTA_EVENTS_PER_SECOND)
@@ -413,16 +413,27 @@ class Worker:
         with contextlib.suppress(Exception):
             await self._events_out.submit((str(run.id), EVENT_TTL_SECONDS))
 
-    async def _persist(self, flight: InFlight) -> None:
-        """Saves the partial output and renews the lease (batched with the other runs'); picks up the cancel flag."""
+    async def _persist(self, flight: InFlight) -> bool:
+        """Saves the partial output and renews the lease (batched with the other runs'); picks up the cancel flag.
+        Answers False when nothing was decided: a row another transaction holds is skipped (the next tick saves
+        it)."""
         outcome = await self._progress.submit(flight)
+        if outcome == repo.SKIPPED:
+            return False  # the row was busy: not saved this time
         if outcome is False:
             flight.lease_lost = True
             flight.cancel.set()
         elif outcome is not None:
             flight.cancel.set()  # cancel requested through the durable flag
+        return True
 
-    async def _save_progress(self, flights: list[InFlight]) -> list[datetime | bool | None]:
+    async def _save_first_token(self, flight: InFlight) -> None:
+        while True:
+            if await self._persist(flight):
+                return
+            await asyncio.sleep(0.01)  # its row was busy (say, a cancel request being written): once it is free
+
+    async def _save_progress(self, flights: list[InFlight]) -> list[datetime | bool | str | None]:
         """One UPDATE for the progress of many runs. Per flight: False when its lease is no longer ours, else
         its cancel_requested_at."""
         latest = {flight.run.id: flight for flight in flights}

@@ -4,7 +4,8 @@ its lifespan (create_app(..., background_jobs=True, workers=N)). PostgreSQL is t
 
 Budgets under concurrent POSTs (zero overshoot, also while the in-process worker settles runs), settlement
 to the ledger and every rollup, rate limits (429 with Retry-After) from the in-memory limiter, the queue
-bound, the concurrency cap with the in-process queue, and cancellation through in-process signals."""
+bound, the concurrency cap and fair dispatch with the in-process queue, cancellation through in-process
+signals, and a restart (what the in-memory queue held, and runs whose worker died, still settle)."""
 
 from __future__ import annotations
 

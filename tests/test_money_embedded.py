@@ -54,9 +54,19 @@ UP_WORKERS = 8  # the in-process worker's concurrency (`up` uses 100; a few are 
 
 
 @pytest.fixture
-def settings(settings):
+def up_settings() -> dict[str, Any]:
+    """Per-test settings of the embedded app (parametrize `up_settings` to change them): its worker is built
+    from them when its lifespan starts."""
+    return {}
+
+
+@pytest.fixture
+def settings(settings, up_settings):
     """`playground up` without PLAYGROUND_REDIS_URL: every transport and the limiter live in the process."""
-    return settings.model_copy(update={"redis_url": None, "mock_ttft_ms": 5, "mock_token_ms": 2})
+    return settings.model_copy(update={"redis_url": None, "mock_ttft_ms": 5, "mock_token_ms": 2, **up_settings})
+
+
+SLOW_MOCK = {"mock_ttft_ms": 5, "mock_token_ms": 40}  # 200 words take 8 s
 
 
 @pytest.fixture
@@ -74,11 +84,6 @@ async def up(app) -> AsyncIterator[None]:
     as they would while the worker is busy."""
     async with app.router.lifespan_context(app):
         yield
-
-
-def with_slow_mock(app, *, ttft_ms: int, token_ms: int) -> None:
-    """The in-process worker reads the app's settings when the lifespan builds it."""
-    app.state.settings = app.state.settings.model_copy(update={"mock_ttft_ms": ttft_ms, "mock_token_ms": token_ms})
 
 
 @contextlib.asynccontextmanager
@@ -230,8 +235,8 @@ async def test_a_queued_run_cancelled_in_process_releases_its_reservation(client
     await assert_settled_exactly(db_engine, ws, 1)
 
 
+@pytest.mark.parametrize("up_settings", [SLOW_MOCK], ids=["slow-mock"])
 async def test_a_running_run_cancelled_by_in_process_signal_bills_what_streamed(client, app, ws, db_engine):
-    with_slow_mock(app, ttft_ms=5, token_ms=40)
     pid = await new_prompt(client, ws, "{{words}}")
     words = " ".join(f"w{i}" for i in range(200))  # 8 s of tokens: the cancel lands long before the end
     async with up(app):
@@ -321,8 +326,8 @@ async def test_concurrent_posts_never_overshoot_max_queued_runs(client, ws, db_e
 # --- the concurrency cap with the in-process queue ----------------------------------------------------------
 
 
+@pytest.mark.parametrize("up_settings", [{"mock_ttft_ms": 5, "mock_token_ms": 20}], ids=["slower-mock"])
 async def test_never_more_than_max_concurrent_runs_run_at_once(client, app, ws, db_engine):
-    with_slow_mock(app, ttft_ms=5, token_ms=20)
     await put_limits(client, ws, max_concurrent_runs=2)
     pid = await new_prompt(client, ws, "{{words}}")
     words = " ".join(f"w{i}" for i in range(15))
@@ -424,6 +429,37 @@ async def test_runs_whose_process_died_mid_run_are_settled_by_the_next_one(clien
     assert await assert_settled_exactly(db_engine, ws, 2) == mock_micros(3, 3) + int(
         Decimal(second["cost_usd"]) * 1_000_000
     )
+
+
+@pytest.mark.parametrize("up_settings", [{**SLOW_MOCK, "worker_grace_seconds": 0.3}], ids=["short-grace"])
+async def test_stopping_up_mid_run_settles_what_streamed_and_keeps_the_waiting_reserved(client, app, ws, db_engine):
+    """`up` stopping (Ctrl-C, SIGTERM) with runs in flight: after the grace period a run that streamed ends
+    failed with what it streamed billed; a run waiting behind the cap stays queued with its reservation, for
+    the next process."""
+    await put_limits(client, ws, max_concurrent_runs=1)
+    pid = await new_prompt(client, ws, "{{words}}")
+    words = " ".join(f"w{i}" for i in range(200))  # 8 s of tokens: far longer than the grace period
+    streaming = await start(client, ws, pid, words)
+    waiting = await start(client, ws, pid, "never started")  # behind the cap of 1
+    async with up(app):
+        deadline = time.monotonic() + 10
+        while not (await get_run(client, ws, streaming))["output"]:
+            assert time.monotonic() < deadline, "no token streamed"
+            await asyncio.sleep(0.02)
+    stopped = await get_run(client, ws, streaming)
+    assert stopped["status"] == "failed" and stopped["error"]["kind"] == "worker_shutdown", stopped
+    streamed = stopped["usage"]["output_tokens"]
+    assert 1 <= streamed < 200 and stopped["output"].count(" ") == streamed
+    assert stopped["cost_usd"] == usd(mock_micros(stopped["usage"]["input_tokens"], streamed))
+    assert (await get_run(client, ws, waiting))["status"] == "queued"
+    spent, reserved = await budget_row(db_engine, ws)
+    assert spent == int(Decimal(stopped["cost_usd"]) * 1_000_000)
+    assert reserved == mock_micros(2, 256)  # the waiting run's, kept for when it runs
+    assert await ledger_of(db_engine, streaming) == {
+        "reserve": [mock_micros(200, 256)],
+        "release": [mock_micros(200, 256)],
+        "settle": [spent],
+    }
 
 
 async def test_a_flood_from_one_workspace_does_not_delay_another(client, settings, owner, ws, db_engine):

@@ -49,6 +49,8 @@ async def test_opening_a_run_that_still_streams_attaches_to_it(page: Page):
     # Rerun re-issues the pinned snapshot: a new run, the same answer (the mock is deterministic).
     await page.get_by_role("button", name="Rerun").click()
     await page.wait_for_url(lambda url: run["id"] not in url)
+    rerun_id = page.url.rsplit("/", 1)[1]
+    await expect(page.get_by_role("heading", name=f"Run {rerun_id[:8]}")).to_be_visible()
     await expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=20_000)
     assert await output_text(page) == EXPECTED
     await expect(page.get_by_text("Rerun of")).to_be_visible()

@@ -29,7 +29,7 @@ export function Labels({ ws, promptId, number }: { ws: string; promptId: string;
       <form className="inline-form" onSubmit={submit}>
         <label>
           Label
-          <input value={name} pattern="[a-z0-9-]{1,40}" onChange={(e) => setName(e.target.value)} />
+          <input value={name} pattern="[a-z0-9\-]{1,40}" title="1 to 40 of a-z, 0-9 and -" onChange={(e) => setName(e.target.value)} />
         </label>
         <button type="submit" disabled={move.isPending}>
           Point at v{number}

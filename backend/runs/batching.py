@@ -34,6 +34,15 @@ class Batcher(Generic[Item, Result]):
             self._task = loop.create_task(self._drain())
         return await future
 
+    async def submit_many(self, items: list[Item]) -> list[Result | BaseException]:
+        """submit() of several items at once, without a task each: their results, or each one's exception."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Result]] = [loop.create_future() for _ in items]
+        self._items.extend(zip(items, futures, strict=True))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain())
+        return await asyncio.gather(*futures, return_exceptions=True)
+
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # let the other submitters of this tick join the first write
         while self._items:

@@ -417,7 +417,10 @@ class Worker:
         """Saves the partial output and renews the lease (batched with the other runs'); picks up the cancel flag.
         Answers False when nothing was decided: a row another transaction holds is skipped (the next tick saves
         it)."""
-        outcome = await self._progress.submit(flight)
+        return self._took(flight, await self._progress.submit(flight))
+
+    @staticmethod
+    def _took(flight: InFlight, outcome: datetime | bool | str | None) -> bool:
         if outcome == repo.SKIPPED:
             return False  # the row was busy: not saved this time
         if outcome is False:
@@ -456,8 +459,13 @@ class Worker:
         while True:
             await asyncio.sleep(self.flush_seconds)
             streaming = [flight for flight in self.in_flight.values() if flight.streaming]
-            results = await asyncio.gather(*(self._persist(flight) for flight in streaming), return_exceptions=True)
-            failures = [result for result in results if isinstance(result, Exception)]
+            if not streaming:
+                continue
+            results = await self._progress.submit_many(streaming)
+            failures = [result for result in results if isinstance(result, BaseException)]
+            for flight, result in zip(streaming, results, strict=True):
+                if not isinstance(result, BaseException):
+                    self._took(flight, result)
             if failures:
                 logger.warning("could not persist the progress of %d runs", len(failures), exc_info=failures[0])
 

@@ -38,6 +38,52 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+class _Deadline:
+    """A deadline for awaiting the next event that moves with a float assignment per event.
+
+    asyncio.timeout() around every `anext()` creates and cancels a timer per token, a sixth of a busy
+    worker's CPU. This keeps one timer per stream that, when it fires early, re-arms itself for the current
+    deadline; it cancels the task only while the stream is being awaited, and says so (as asyncio.timeout
+    does, with uncancel) so that a cancellation from elsewhere is never mistaken for a timeout.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._task = asyncio.current_task()
+        self._when = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self.waiting = False
+        self.fired = False
+
+    def arm(self, when: float) -> None:
+        self._when = when
+        if self._handle is not None and when < self._handle.when():
+            self.disarm()  # sooner than the timer (the first token came; silence is timed from now on)
+        if self._handle is None:
+            self._handle = self._loop.call_at(when, self._check)
+
+    def _check(self) -> None:
+        self._handle = None
+        if self._loop.time() < self._when:  # moved later since the timer was set: wait the rest
+            self._handle = self._loop.call_at(self._when, self._check)
+        elif self.waiting and self._task is not None:
+            self.fired = True
+            self._task.cancel()
+        # Otherwise the consumer is busy with an event: the next arm() starts the clock again.
+
+    def took_effect(self) -> bool:
+        """After a CancelledError: whether it was this deadline's own (and only) cancellation."""
+        if not self.fired:
+            return False
+        self.fired = False
+        return self._task is not None and self._task.uncancel() == 0
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 def backoff_delay(attempt: int, error: ProviderError, *, base_delay: float, max_delay: float) -> float:
     """Exponential backoff with full jitter (spreads a thundering herd), but never sooner than retry-after."""
     ceiling = min(max_delay, base_delay * 2 ** (attempt - 1))
@@ -81,23 +127,23 @@ async def stream_with_retries(
         started = False  # a TextDelta or Finished has been yielded from this attempt
         finished = False
         first_token_deadline = loop.time() + first_token_timeout
+        deadline = _Deadline(loop)
         try:
             while True:
                 if finished:
-                    deadline = loop.time() + min(silence_timeout, _DRAIN_GRACE)
+                    deadline.arm(loop.time() + min(silence_timeout, _DRAIN_GRACE))
                 elif started:
-                    deadline = loop.time() + silence_timeout
+                    deadline.arm(loop.time() + silence_timeout)
                 else:
-                    deadline = first_token_deadline
-                timer = asyncio.timeout_at(deadline)
+                    deadline.arm(first_token_deadline)
+                deadline.waiting = True
                 try:
-                    async with timer:
-                        event = await anext(events)
+                    event = await anext(events)
                 except StopAsyncIteration:
                     return
-                except TimeoutError:
-                    if not timer.expired():
-                        raise  # the provider's own TimeoutError, not our deadline
+                except asyncio.CancelledError:
+                    if not deadline.took_effect():
+                        raise
                     if finished:
                         return  # the answer is complete; the provider was only tidying up
                     if started:
@@ -107,6 +153,8 @@ async def stream_with_retries(
                     raise ProviderError(
                         "timeout", f"no first token within {first_token_timeout:g}s", retryable=True,
                     ) from None
+                finally:
+                    deadline.waiting = False
                 if finished:
                     continue  # a provider must not yield after Finished; ignore rather than duplicate
                 if isinstance(event, TextDelta | Finished):
@@ -124,6 +172,7 @@ async def stream_with_retries(
             if on_retry is not None:
                 on_retry(attempt, error, delay)
         finally:
+            deadline.disarm()
             if isinstance(events, AsyncGenerator):  # what every provider returns; the Protocol says iterator
                 await events.aclose()
         await sleep(delay)

@@ -1,9 +1,9 @@
 // Routes exactly as API.md lists them ("Browser routes and test hooks").
+import { lazy, type ReactNode, Suspense } from "react";
 import { createBrowserRouter } from "react-router";
 import { RequireAuth } from "./components/RequireAuth";
 import { WorkspaceLayout } from "./components/WorkspaceLayout";
 import { AdminSafetyScreen } from "./screens/AdminSafety/AdminSafetyScreen";
-import { AdminUsageScreen } from "./screens/AdminUsage/AdminUsageScreen";
 import { CompareScreen } from "./screens/Compare/CompareScreen";
 import { EditorScreen } from "./screens/Editor/EditorScreen";
 import { HomeScreen } from "./screens/Home/HomeScreen";
@@ -14,7 +14,12 @@ import { RunDetailScreen } from "./screens/RunDetail/RunDetailScreen";
 import { RunsScreen } from "./screens/Runs/RunsScreen";
 import { SettingsScreen } from "./screens/Settings/SettingsScreen";
 import { SignupScreen } from "./screens/Signup/SignupScreen";
-import { VersionScreen } from "./screens/Version/VersionScreen";
+import { Loading } from "./components/States";
+
+// The heavy screens (charts, the merge view) load when first opened.
+const AdminUsageScreen = lazy(() => import("./screens/AdminUsage/AdminUsageScreen").then((m) => ({ default: m.AdminUsageScreen })));
+const VersionScreen = lazy(() => import("./screens/Version/VersionScreen").then((m) => ({ default: m.VersionScreen })));
+const later = (screen: ReactNode) => <Suspense fallback={<Loading />}>{screen}</Suspense>;
 
 export const router = createBrowserRouter([
   { path: "/login", element: <LoginScreen /> },
@@ -30,12 +35,12 @@ export const router = createBrowserRouter([
           { index: true, element: <PromptsScreen /> },
           { path: "prompts", element: <PromptsScreen /> },
           { path: "prompts/:promptId", element: <EditorScreen /> },
-          { path: "prompts/:promptId/versions/:number", element: <VersionScreen /> },
+          { path: "prompts/:promptId/versions/:number", element: later(<VersionScreen />) },
           { path: "runs", element: <RunsScreen /> },
           { path: "runs/:runId", element: <RunDetailScreen /> },
           { path: "compare/:comparisonId", element: <CompareScreen /> },
           { path: "settings", element: <SettingsScreen /> },
-          { path: "admin/usage", element: <AdminUsageScreen /> },
+          { path: "admin/usage", element: later(<AdminUsageScreen />) },
           { path: "admin/safety", element: <AdminSafetyScreen /> },
           { path: "*", element: <NotFoundScreen /> },
         ],

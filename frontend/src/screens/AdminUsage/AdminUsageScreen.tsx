@@ -54,9 +54,9 @@ export function AdminUsageScreen() {
             </div>
             <BudgetGauge budget={usage.data.budget} />
           </div>
-          <div className="tabs" role="tablist" aria-label="Group spend by">
+          <div className="tabs" role="group" aria-label="Group spend by">
             {GROUPS.map((g) => (
-              <button key={g} type="button" role="tab" aria-selected={g === groupBy} onClick={() => setGroupBy(g)}>
+              <button key={g} type="button" aria-pressed={g === groupBy} onClick={() => setGroupBy(g)}>
                 By {g}
               </button>
             ))}

@@ -3,6 +3,7 @@ import { useId } from "react";
 import { useModels } from "../../api/usage";
 import type { Estimate, ModelConfig } from "../../api/types";
 import { ErrorBox } from "../../components/States";
+import { StopSequencesField } from "./StopSequencesField";
 
 type Props = {
   ws: string;
@@ -86,6 +87,26 @@ export function ModelPanel({ ws, config, readOnly, onChange, estimate, estimateE
             onChange={(e) => onChange({ ...config, top_p: number(e.target.value) })}
           />
         </div>
+      </div>
+      <div className="field-row">
+        <div className="field">
+          <label htmlFor={`${id}-top-k`}>Top k</label>
+          <input
+            id={`${id}-top-k`}
+            type="number"
+            min={1}
+            step={1}
+            value={config.top_k ?? ""}
+            disabled={readOnly}
+            onChange={(e) => onChange({ ...config, top_k: number(e.target.value) })}
+          />
+        </div>
+        <StopSequencesField
+          id={`${id}-stop`}
+          value={config.stop_sequences ?? []}
+          readOnly={readOnly}
+          onChange={(stop_sequences) => onChange({ ...config, stop_sequences })}
+        />
       </div>
       <p className="estimate" aria-live="polite">
         {estimate

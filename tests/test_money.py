@@ -1174,3 +1174,32 @@ async def test_the_day_rollups_follow_any_write_to_the_fine_rollup(db_engine):
             rename = text("UPDATE usage_rollup SET model = model || '-renamed' WHERE workspace_id = :ws")
             await conn.execute(rename, {"ws": ws})
     await assert_day_rollups_match_the_fine_rollup(db_engine)
+
+
+async def test_concurrent_writes_to_the_fine_rollup_keep_the_day_rollups_exact(db_engine, app):
+    """Settlements racing on the same day rows (same workspace, day and model; some on the same fine row),
+    even without the dispatch lock that normally queues them: every one is counted once."""
+    from backend.usage import repository as usage_repo
+
+    ws, day = uuid.uuid4(), date(2026, 11, 3)
+    users, prompts = [uuid.uuid4() for _ in range(3)], [uuid.uuid4() for _ in range(2)]
+
+    async def settle(i: int) -> None:
+        async with app.state.sessionmaker() as session, session.begin():
+            key = {
+                "workspace_id": ws,
+                "day": day,
+                "provider": "mock",
+                "model": "mock-1",
+                "user_id": users[i % 3],
+                "prompt_id": prompts[i % 2],
+            }
+            values = {"input_tokens": i, "output_tokens": 2 * i, "cost_micros": 3 * i + 1}
+            await usage_repo.add_rollup(session, key, values, str(100 * (1 + i % 4)), "500" if i % 5 else None)
+
+    await asyncio.gather(*(settle(i) for i in range(24)))
+    assert await assert_day_rollups_match_the_fine_rollup(db_engine) == 24
+    model_day = await rows(
+        db_engine, "SELECT runs, cost_micros, ttft_histogram, duration_histogram FROM usage_model_day"
+    )
+    assert model_day == [(24, sum(3 * i + 1 for i in range(24)), {"100": 6, "200": 6, "300": 6, "400": 6}, {"500": 19})]

@@ -172,10 +172,14 @@ async def save_version(
 async def get_version(
     session: AsyncSession, access: WorkspaceAccess, prompt_id: uuid.UUID, number: int
 ) -> PromptVersion:
-    await get_prompt(session, access, prompt_id)
-    version = await repo.get_version(session, access.workspace.id, prompt_id, number)
+    return await version_of(session, await get_prompt(session, access, prompt_id), number)
+
+
+async def version_of(session: AsyncSession, prompt: Prompt, number: int) -> PromptVersion:
+    """A version of a prompt the caller has already been allowed to see."""
+    version = await repo.get_version(session, prompt.workspace_id, prompt.id, number)
     if version is None:
-        raise VersionNotFound(f"Prompt {prompt_id} has no version {number}")
+        raise VersionNotFound(f"Prompt {prompt.id} has no version {number}")
     return version
 
 

@@ -66,7 +66,7 @@ async def _prepare(
         number = body.version or prompt.version_count
         if not number:
             raise Invalid(["body", "version"], "this prompt has no versions yet; save one or send a draft")
-        version = await prompts.get_version(session, access, prompt.id, number)
+        version = await prompts.version_of(session, prompt, number)
 
     config = {k: v for k, v in version.model_config.items()}
     config.update(body.overrides.model_dump(exclude_none=True))

@@ -4,8 +4,8 @@ The fine rollup (workspace x day x model x user x prompt) can hold about one row
 runs spread over many users and prompts; a 30-day dashboard then sums hundreds of thousands of rows. These
 hold a few rows per day and key: each dashboard grouping reads the narrowest one that answers it.
 
-A trigger on the fine rollup adds every change of a fine row (the new row, or new minus old) to the three day
-rows, in the same statement and transaction as the settlement that wrote it. Whoever writes the fine rollup
+A trigger on the fine rollup adds every change of a fine row (a new row, new minus old, minus a deleted row) to
+the three day rows, in the same statement and transaction as the settlement that wrote it. Whoever writes the fine rollup
 (this version's workers, an older one still draining during a rolling deploy, an operator's correction) the
 day rollups cannot drift from it. The rows settled before this revision are copied in here, histograms
 merged bucket by bucket, under a lock that holds settlements back until the trigger exists.
@@ -34,12 +34,12 @@ CREATE FUNCTION usage_histogram_sum(a jsonb, b jsonb, sign integer) RETURNS json
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
     bucket text;
-    count text;
+    added text;
     total jsonb := a;
     n bigint;
 BEGIN
-    FOR bucket, count IN SELECT key, value FROM jsonb_each_text(b) LOOP
-        n := coalesce((total ->> bucket)::bigint, 0) + sign * count::bigint;
+    FOR bucket, added IN SELECT key, value FROM jsonb_each_text(b) LOOP
+        n := coalesce((total ->> bucket)::bigint, 0) + sign * added::bigint;
         IF n = 0 THEN
             total := total - bucket;
         ELSE

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from backend.app import create_app
+from backend.ratelimit import limiter as limiter_module
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.runs.backends.memory import MemoryCancelSignals, MemoryEventStream, MemoryRunQueue
 from tests.conftest import REDIS_URL, Client
@@ -522,3 +524,19 @@ async def test_a_retry_after_the_answered_wait_is_accepted_even_after_the_limit_
     assert wait is not None
     await asyncio.sleep(wait + 0.05)
     assert await limiter.hit(key, 1, window) is None, f"still refused after the {wait:.3f} s it answered"
+
+
+async def test_the_in_memory_limiter_forgets_keys_idle_for_longer_than_any_window(monkeypatch):
+    """A long-running `up` sees a key per workspace, member and failing client address: the ones idle longer
+    than every window are dropped, the live ones (and their counts) stay."""
+    clock = [1000.0]
+    # The limiter's own clock only (the event loop's must not jump).
+    monkeypatch.setattr(limiter_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    limiter = MemoryLimiter()
+    for i in range(MemoryLimiter.SWEEP_EVERY - 2):
+        assert await limiter.hit(f"login:address:{i}", 10, 900) is None
+    clock[0] += 901  # every one of those is now older than the longest window (900 s)
+    for _ in range(2):
+        assert await limiter.hit("runs:ws:live", 2, 60) is None  # the second of these checks sweeps
+    assert set(limiter._events) == {"runs:ws:live"}
+    assert await limiter.hit("runs:ws:live", 2, 60) is not None  # the live key kept its two events

@@ -24,9 +24,13 @@ class Limiter(Protocol):
 
 
 class MemoryLimiter:
+    SWEEP_EVERY = 4096  # checks between sweeps of keys nobody has used for longer than any window
+
     def __init__(self) -> None:
         self._events: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
+        self._longest_window = 0.0
+        self._checks = 0
 
     def _window(self, key: str, window: float, now: float) -> deque[float]:
         events = self._events.setdefault(key, deque())
@@ -34,9 +38,20 @@ class MemoryLimiter:
             events.popleft()
         return events
 
+    def _sweep(self, now: float) -> None:
+        """Forgets keys whose newest event has left even the longest window: otherwise every key ever seen (one
+        per client address that failed a login, say) would stay in a long-running `up` forever."""
+        horizon = now - self._longest_window
+        for key in [k for k, events in self._events.items() if not events or events[-1] <= horizon]:
+            del self._events[key]
+
     async def _check(self, key: str, limit: int, window: float, record: bool) -> float | None:
         async with self._lock:
             now = time.monotonic()
+            self._longest_window = max(self._longest_window, window)
+            self._checks += 1
+            if self._checks % self.SWEEP_EVERY == 0:
+                self._sweep(now)
             events = self._window(key, window, now)
             if len(events) >= limit:
                 # Room for one more once all but limit - 1 have left the window (more than `limit` are held

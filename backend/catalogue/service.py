@@ -81,6 +81,50 @@ def config_problems(config: dict[str, Any], loc: list[str | int]) -> list[tuple[
     return problems
 
 
+FEATURES = ("tools", "images", "thinking", "structured_output")
+MIN_THINKING_BUDGET = 1024
+
+
+def features_of(provider: str, model: str) -> frozenset[str]:
+    """What a model can do beyond text in, text out: tools, images, thinking, structured_output."""
+    entry = catalogue()["providers"].get(provider)
+    if entry is None:
+        return frozenset()
+    info = entry["models"].get(model)
+    return frozenset(info.get("features", []) if info is not None else entry.get("default_features", []))
+
+
+def feature_problems(
+    config: dict[str, Any], extras: dict[str, Any], messages: list[dict[str, Any]], loc: list[str | int]
+) -> list[tuple[list[str | int], str]]:
+    """What a version (or a run's effective config) asks of its model that the model does not do."""
+    provider, model = config.get("provider"), config.get("model")
+    if model_info(str(provider), str(model)) is None:
+        return []  # config_problems already names the unknown model
+    features = features_of(str(provider), str(model))
+    problems: list[tuple[list[str | int], str]] = []
+
+    def lacks(feature: str, where: list[str | int], what: str) -> None:
+        if feature not in features:
+            problems.append((where, f"{provider}/{model} does not support {what}"))
+
+    if extras.get("tools"):
+        lacks("tools", [*loc[:-1], "tools"], "tools")
+    if extras.get("output_schema") is not None:
+        lacks("structured_output", [*loc[:-1], "output_schema"], "structured output")
+    budget = config.get("thinking_budget")
+    if budget is not None:
+        lacks("thinking", [*loc, "thinking_budget"], "extended thinking")
+        max_tokens = config.get("max_tokens")
+        if isinstance(max_tokens, int) and budget >= max_tokens:
+            problems.append(([*loc, "thinking_budget"], "must be less than max_tokens"))
+    for index, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, list) and any(block.get("type") == "image" for block in content):
+            lacks("images", [*loc[:-1], "messages", index, "content"], "images")
+    return problems
+
+
 def price_for(provider: str, model: str) -> dict[str, str] | None:
     """The dated price entry (USD per million tokens, as decimal strings), or None when unknown."""
     entry = catalogue()["providers"].get(provider)

@@ -58,7 +58,12 @@ async def _version_out(session, keyring, version: PromptVersion) -> schemas.Vers
     parents = await service.parent_numbers(session, [version])
     content = await service.version_content(session, keyring, version)
     return schemas.VersionOut(
-        **_summary(version, parents.get(version.parent_id)), system=content["system"], messages=content["messages"]
+        **_summary(version, parents.get(version.parent_id)),
+        system=content["system"],
+        messages=content["messages"],
+        tools=content["tools"],
+        tool_choice=content["tool_choice"],
+        output_schema=content["output_schema"],
     )
 
 

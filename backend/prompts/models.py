@@ -55,6 +55,8 @@ class PromptVersion(Base):
     content_hash: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
     system: Mapped[bytes] = encrypted_column()
     messages: Mapped[bytes] = encrypted_column()  # sealed JSON: a list of {role, content}
+    # Sealed JSON {tools?, tool_choice?, output_schema?}; NULL when the version has none of them.
+    extras: Mapped[bytes | None] = encrypted_column(nullable=True)
     model_config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
     variables: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
     message: Mapped[str] = mapped_column(String(500), nullable=False, server_default="")

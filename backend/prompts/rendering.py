@@ -132,9 +132,14 @@ def _normalized_config(model_config: Mapping[str, Any]) -> dict[str, Any]:
     return normalized
 
 
-def content_hash_material(system: str, messages: list[dict], model_config: dict) -> bytes:
-    """Canonical bytes of a version's content, for the caller to HMAC. Text is hashed exactly as given."""
+def content_hash_material(
+    system: str, messages: list[dict], model_config: dict, extras: dict[str, Any] | None = None
+) -> bytes:
+    """Canonical bytes of a version's content, for the caller to HMAC. Text is hashed exactly as given.
+    Tools, tool choice and output schema count only when present, so older versions keep their hashes."""
     document = {"system": system, "messages": messages, "model_config": _normalized_config(model_config)}
+    if extras:
+        document["extras"] = extras
     # allow_nan=False: NaN/Infinity are not JSON and NaN != NaN, so such a config could never dedupe anyway.
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return canonical.encode("utf-8")
@@ -220,6 +225,13 @@ def diff_versions(a: dict, b: dict) -> dict[str, Any]:
             status = "unchanged" if config_a[key] == config_b[key] else "changed"
         model_config.append({"key": key, "status": status, "before": config_a.get(key), "after": config_b.get(key)})
 
+    extras = []
+    for key in ("tools", "tool_choice", "output_schema"):
+        before, after = a.get(key) or None, b.get(key) or None
+        if before != after:
+            status = "added" if before is None else "removed" if after is None else "changed"
+            extras.append({"key": key, "status": status, "before": before, "after": after})
+
     variables_a = variables_of(system_before, messages_a)
     variables_b = variables_of(system_after, messages_b)
     return {
@@ -231,11 +243,13 @@ def diff_versions(a: dict, b: dict) -> dict[str, Any]:
         },
         "messages": messages,
         "model_config": model_config,
+        "extras": extras,
         "variables": {
             "added": [name for name in variables_b if name not in variables_a],
             "removed": [name for name in variables_a if name not in variables_b],
         },
         "changed": system_changed
         or any(m["status"] != "unchanged" for m in messages)
-        or any(c["status"] != "unchanged" for c in model_config),
+        or any(c["status"] != "unchanged" for c in model_config)
+        or bool(extras),
     }

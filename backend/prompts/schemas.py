@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.workspaces.schemas import Body, refuse_nul
 
 LABEL_PATTERN = r"^[a-z0-9-]{1,40}$"
 MAX_MESSAGES = 500
 MAX_TEXT_CHARS = 1_000_000
+MAX_BLOCKS = 100
+MAX_TOOLS = 64
+MAX_IMAGE_BYTES = 1024 * 1024  # decoded; the whole request body is capped at 2 MiB
+TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+_IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+def check_object_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A valid JSON Schema (draft 2020-12) describing an object, or a ValueError saying what is wrong."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+    if schema.get("type") != "object":
+        raise ValueError('the schema must describe an object ("type": "object")')
+    if len(json.dumps(schema)) > 100_000:
+        raise ValueError("the schema is larger than 100 KB")
+    return schema
 
 
 class Content(BaseModel):
@@ -21,9 +49,95 @@ class Content(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TextBlock(Content):
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+class ImageSource(Content):
+    type: Literal["base64"] = "base64"
+    media_type: Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+    data: str = Field(description=f"Base64 of the image; at most {MAX_IMAGE_BYTES // 1024} KiB decoded.")
+
+    @model_validator(mode="after")
+    def _an_image_of_its_type(self) -> ImageSource:
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("data is not valid base64") from None
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise ValueError(f"the image is larger than {MAX_IMAGE_BYTES // 1024} KiB")
+        if not any(raw.startswith(magic) for magic in _IMAGE_MAGIC[self.media_type]):
+            raise ValueError(f"the data is not a {self.media_type} image")
+        return self
+
+
+class ImageBlock(Content):
+    """An image uploaded with the prompt (never fetched from a URL), sealed like the rest of the content."""
+
+    type: Literal["image"]
+    source: ImageSource
+
+
+class ToolUseBlock(Content):
+    """A tool call the assistant made (a conversation continued from a run keeps them)."""
+
+    type: Literal["tool_use"]
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolResultBlock(Content):
+    """What a tool call returned, typed in by the user."""
+
+    type: Literal["tool_result"]
+    tool_use_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    content: str = Field(max_length=MAX_TEXT_CHARS)
+    is_error: bool = False
+
+
+Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+_BLOCKS_OF = {"user": {"text", "image", "tool_result"}, "assistant": {"text", "tool_use"}}
+
+
 class MessageIn(Content):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=MAX_TEXT_CHARS)
+    content: str | list[Block] = Field(max_length=MAX_TEXT_CHARS)
+
+    @model_validator(mode="after")
+    def _blocks_fit_the_role(self) -> MessageIn:
+        if isinstance(self.content, list):
+            if not self.content:
+                raise ValueError("content needs at least one block")
+            if len(self.content) > MAX_BLOCKS:
+                raise ValueError(f"at most {MAX_BLOCKS} content blocks per message")
+            for block in self.content:
+                if block.type not in _BLOCKS_OF[self.role]:
+                    raise ValueError(f"a {self.role} message cannot hold a {block.type} block")
+        return self
+
+
+class ToolIn(Content):
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    description: str = Field(default="", max_length=4096)
+    input_schema: dict[str, Any] = Field(description="A JSON Schema (draft 2020-12) of type object.")
+
+    @field_validator("input_schema")
+    @classmethod
+    def _a_schema_of_an_object(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        return check_object_schema(schema)
+
+
+class ToolChoiceIn(Content):
+    type: Literal["auto", "any", "tool", "none"]
+    name: str | None = Field(default=None, pattern=TOOL_NAME_PATTERN)
+
+    @model_validator(mode="after")
+    def _name_only_for_one_tool(self) -> ToolChoiceIn:
+        if (self.type == "tool") != (self.name is not None):
+            raise ValueError("name is required with type 'tool', and only then")
+        return self
 
 
 class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive intact
@@ -35,6 +149,9 @@ class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive inta
     top_p: float | None = Field(default=None, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
+    thinking_budget: int | None = Field(
+        default=None, ge=1024, description="Extended thinking: tokens the model may think with (less than max_tokens)."
+    )
 
     _no_nul = field_validator("*", mode="after")(refuse_nul)
 
@@ -47,6 +164,11 @@ class VersionContent(BaseModel):
     system: str = Field(default="", max_length=MAX_TEXT_CHARS)
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     config: ModelConfigIn = Field(alias="model_config")
+    tools: list[ToolIn] = Field(default_factory=list, max_length=MAX_TOOLS)
+    tool_choice: ToolChoiceIn | None = None
+    output_schema: dict[str, Any] | None = Field(
+        default=None, description="Structured output: a JSON Schema (type object) the answer must conform to."
+    )
 
     @field_validator("messages")
     @classmethod
@@ -54,6 +176,34 @@ class VersionContent(BaseModel):
         if messages and messages[0].role != "user":
             raise ValueError("the first message must be from the user")
         return messages
+
+    @field_validator("output_schema")
+    @classmethod
+    def _a_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if schema is None else check_object_schema(schema)
+
+    @model_validator(mode="after")
+    def _tools_fit_together(self) -> VersionContent:
+        names = [tool.name for tool in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tool names must be unique")
+        if self.tool_choice is not None:
+            if not self.tools:
+                raise ValueError("tool_choice needs tools")
+            if self.tool_choice.name is not None and self.tool_choice.name not in names:
+                raise ValueError(f"tool_choice names {self.tool_choice.name!r}, which is not one of the tools")
+        return self
+
+    def extras(self) -> dict[str, Any]:
+        """The parts beyond system, messages and model_config, as stored (empty when there are none)."""
+        extras: dict[str, Any] = {}
+        if self.tools:
+            extras["tools"] = [tool.model_dump() for tool in self.tools]
+        if self.tool_choice is not None:
+            extras["tool_choice"] = self.tool_choice.model_dump(exclude_none=True)
+        if self.output_schema is not None:
+            extras["output_schema"] = self.output_schema
+        return extras
 
 
 class VersionIn(VersionContent):
@@ -103,6 +253,9 @@ class VersionSummary(BaseModel):
 class VersionOut(VersionSummary):
     system: str
     messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+    tool_choice: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
 
 
 class LabelIn(Body):
@@ -151,6 +304,9 @@ class ExportedVersion(BaseModel):
     system: str = Field(default="", max_length=MAX_TEXT_CHARS)
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     config: ModelConfigIn = Field(alias="model_config")
+    tools: list[ToolIn] = Field(default_factory=list, max_length=MAX_TOOLS)
+    tool_choice: ToolChoiceIn | None = None
+    output_schema: dict[str, Any] | None = None
     message: str = Field(default="", max_length=500)
     created_at: datetime | None = None
 

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.catalogue.service import config_problems
+from backend.catalogue.service import config_problems, feature_problems
 from backend.core.database import mark_sanctioned
 from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields
 from backend.crypto.service import Keyring
@@ -129,13 +129,15 @@ async def save_version(
     """
     config = _config_dict(content)
     messages = [m.model_dump() for m in content.messages]
+    extras = content.extras()
     problems = config_problems(config, ["body", "model_config"])
+    problems += feature_problems(config, extras, messages, ["body", "model_config"])
     variables = rendering.variables_of(content.system, messages)
     if len(variables) > rendering.MAX_VARIABLES:
         problems.append((["body"], f"at most {rendering.MAX_VARIABLES} distinct variables per version"))
     if problems:
         raise InvalidFields(problems)
-    material = rendering.content_hash_material(content.system, messages, config)
+    material = rendering.content_hash_material(content.system, messages, config, extras)
     content_hash = await keyring.content_hash(session, access.workspace.id, material)
 
     if await repo.get_prompt(session, access.workspace.id, prompt.id, for_update=True) is None:
@@ -160,6 +162,8 @@ async def save_version(
     )
     await keyring.seal_field(session, version, "system", content.system)
     await keyring.seal_field(session, version, "messages", json.dumps(messages, ensure_ascii=False))
+    if extras:
+        await keyring.seal_field(session, version, "extras", json.dumps(extras, ensure_ascii=False))
     session.add(version)
     prompt.version_count = number
     prompt.updated_at = func.now()
@@ -200,11 +204,15 @@ async def parent_numbers(session: AsyncSession, versions: list[PromptVersion]) -
 
 
 async def version_content(session: AsyncSession, keyring: Keyring, version: PromptVersion) -> dict[str, Any]:
-    """The decrypted content of a version: {system, messages, model_config}."""
+    """The decrypted content of a version: {system, messages, model_config, tools, tool_choice, output_schema}."""
+    extras = json.loads(await keyring.open_text(session, version, "extras")) if version.extras is not None else {}
     return {
         "system": await keyring.open_text(session, version, "system"),
         "messages": json.loads(await keyring.open_text(session, version, "messages")),
         "model_config": version.model_config,
+        "tools": extras.get("tools", []),
+        "tool_choice": extras.get("tool_choice"),
+        "output_schema": extras.get("output_schema"),
     }
 
 
@@ -212,7 +220,10 @@ async def render_version(
     session: AsyncSession, keyring: Keyring, version: PromptVersion, values: dict[str, Any]
 ) -> rendering.RenderedPrompt:
     """The one renderer runs use: a missing or unknown variable is a 422 naming it."""
-    content = await version_content(session, keyring, version)
+    return render_content(await version_content(session, keyring, version), values)
+
+
+def render_content(content: dict[str, Any], values: dict[str, Any]) -> rendering.RenderedPrompt:
     try:
         return rendering.render(content["system"], content["messages"], values)
     except rendering.RenderError as exc:
@@ -399,6 +410,9 @@ async def export_prompt(
                 "system": content["system"],
                 "messages": content["messages"],
                 "model_config": {k: v for k, v in version.model_config.items() if v is not None},
+                "tools": content["tools"],
+                "tool_choice": content["tool_choice"],
+                "output_schema": content["output_schema"],
                 "message": version.message,
                 "created_at": version.created_at,
             }
@@ -427,7 +441,14 @@ async def import_prompt(
     by_number: dict[int, PromptVersion] = {}
     for exported in sorted(document.versions, key=lambda v: v.number):
         content = VersionContent.model_validate(
-            {"system": exported.system, "messages": exported.messages, "model_config": exported.config}
+            {
+                "system": exported.system,
+                "messages": exported.messages,
+                "model_config": exported.config,
+                "tools": exported.tools,
+                "tool_choice": exported.tool_choice,
+                "output_schema": exported.output_schema,
+            }
         )
         version, created = await save_version(session, keyring, access, prompt, content, exported.message)
         if not created:

@@ -49,6 +49,10 @@ class Run(Base):
     # Everything needed to re-issue the request: rendered messages, variables, effective config, price.
     snapshot: Mapped[bytes] = encrypted_column()
     output: Mapped[bytes | None] = encrypted_column(nullable=True)
+    # Sealed JSON {thinking?, tool_uses?}: what the model thought and the tools it called, beside its text.
+    extras: Mapped[bytes | None] = encrypted_column(nullable=True)
+    output_valid: Mapped[bool | None] = mapped_column(Boolean)  # conforms to the output schema (None: no schema)
+    thinking_tokens: Mapped[int | None] = mapped_column(Integer)
     # Characters of output persisted so far: the database half of every event id (see events.py).
     output_chars: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
     stop_reason: Mapped[str | None] = mapped_column(String(40))

@@ -58,6 +58,11 @@ class Usage(BaseModel):
     input_tokens: int | None
     output_tokens: int | None
     estimated: bool
+    thinking_tokens: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Of output_tokens, those spent thinking (present only when the model thought).",
+    )
 
 
 class RunOut(BaseModel):
@@ -77,6 +82,13 @@ class RunOut(BaseModel):
     duration_ms: int | None
     error: dict[str, Any] | None
     flags: list[dict[str, Any]]
+    thinking: str | None = Field(default=None, description="The model's extended thinking, when it was asked to.")
+    tool_uses: list[dict[str, Any]] = Field(
+        default_factory=list, description="Tool calls the model made: {id, name, input}."
+    )
+    output_valid: bool | None = Field(
+        default=None, description="Whether the output conforms to the version's output schema (null: no schema)."
+    )
     rerun_of: uuid.UUID | None
     created_by: uuid.UUID | None
     created_at: datetime

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.catalogue.service import config_problems, cost_micros, micros_to_usd
+from backend.catalogue.service import config_problems, cost_micros, feature_problems, micros_to_usd
 from backend.core.database import after_commit
 from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields, NotFound, ProblemError, TooManyRequests
 from backend.core.settings import Settings
@@ -81,12 +81,16 @@ async def _prepare(
             ["body", "overrides", "model"],
             f"no price is known for {provider}/{model}; an admin can set a price override for this workspace",
         )
+    content = await prompts.version_content(session, keyring, version)
+    problems = feature_problems(config, content, content["messages"], ["body", "overrides"])
+    if problems:
+        raise InvalidFields(problems)
     if provider != "mock" and await provider_access(session, keyring, settings, access.workspace.id, provider) is None:
         raise Invalid(
             ["body", "overrides", "provider"],
             f"this workspace has no {provider} key; an admin can add one under the workspace's providers",
         )
-    rendered = await prompts.render_version(session, keyring, version, body.variables)
+    rendered = prompts.render_content(content, body.variables)
     snapshot = {
         "prompt_id": str(prompt.id),
         "version_id": str(version.id),
@@ -95,6 +99,9 @@ async def _prepare(
         "system": rendered.system,
         "messages": rendered.messages,
         "model_config": config,
+        "tools": content["tools"],
+        "tool_choice": content["tool_choice"],
+        "output_schema": content["output_schema"],
         "provider": provider,
         "model": model,
         "price": price,
@@ -278,6 +285,7 @@ async def run_view(session: AsyncSession, keyring: Keyring, run: Run) -> dict[st
     """The run as the API shows it, contents decrypted."""
     snapshot = json.loads(await keyring.open_text(session, run, "snapshot"))
     output = await keyring.open_text(session, run, "output") if run.output is not None else ""
+    extras = json.loads(await keyring.open_text(session, run, "extras")) if run.extras is not None else {}
     return {
         "id": run.id,
         "status": run.status,
@@ -293,12 +301,15 @@ async def run_view(session: AsyncSession, keyring: Keyring, run: Run) -> dict[st
             "input_tokens": run.input_tokens,
             "output_tokens": run.output_tokens,
             "estimated": run.usage_estimated,
+            "thinking_tokens": run.thinking_tokens,
         },
         "cost_usd": micros_to_usd(run.cost_micros) if run.cost_micros is not None else None,
         "ttft_ms": run.ttft_ms,
         "duration_ms": run.duration_ms,
         "error": run.error,
         "flags": run.flags,
+        **extras,
+        "output_valid": run.output_valid,
         "rerun_of": run.rerun_of,
         "created_by": run.created_by,
         "created_at": run.created_at,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from jsonschema import Draft202012Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.catalogue.service import cost_micros
@@ -30,7 +31,15 @@ from backend.runs.backends.factory import RunBackends
 from backend.runs.batching import Batcher
 from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, open_event, seal_event
 from backend.runs.models import Run
-from backend.runs.providers.base import Finished, ProviderError, ProviderRequest, TextDelta, UsageUpdate
+from backend.runs.providers.base import (
+    Finished,
+    ProviderError,
+    ProviderRequest,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    UsageUpdate,
+)
 from backend.runs.providers.registry import provider_for
 from backend.runs.providers.retry import stream_with_retries
 from backend.runs.schemas import RunOut
@@ -72,6 +81,8 @@ class InFlight:
     started: float = field(default_factory=time.monotonic)
     ttft_ms: int | None = None
     shutdown: bool = False  # stopped by SIGTERM after the grace period: hand the run back
+    thinking: list[str] = field(default_factory=list)
+    tool_uses: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Worker:
@@ -249,6 +260,13 @@ class Worker:
             async for event in stream:
                 if isinstance(event, TextDelta):
                     await self._on_text(flight, event.text)
+                elif isinstance(event, ThinkingDelta):
+                    await self._on_block(flight, "run.thinking", {"text": event.text})
+                    flight.thinking.append(event.text)
+                elif isinstance(event, ToolUse):
+                    call = {"id": event.id, "name": event.name, "input": event.input}
+                    await self._on_block(flight, "run.tool_use", call)
+                    flight.tool_uses.append(call)
                 elif isinstance(event, UsageUpdate):
                     _merge_usage(flight.usage, event)
                 elif isinstance(event, Finished):
@@ -347,7 +365,20 @@ class Worker:
             stop_sequences=config.get("stop_sequences") or [],
             api_key=api_key,
             base_url=base_url,
+            tools=snapshot.get("tools") or [],
+            tool_choice=snapshot.get("tool_choice"),
+            output_schema=snapshot.get("output_schema"),
+            thinking_budget=config.get("thinking_budget"),
         )
+
+    async def _on_block(self, flight: InFlight, name: str, data: dict[str, Any]) -> None:
+        """Thinking and tool calls: sent as they come, after any text waiting to go (their order is kept)."""
+        if flight.ttft_ms is None:
+            flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
+            # As for text: once anyone may have seen something, the run must not be retried.
+            await self._retrying(f"run {flight.run.id}", lambda: self._save_first_token(flight))
+        await self._flush_pending(flight)
+        await self._emit(flight, name, data)
 
     async def _on_text(self, flight: InFlight, text: str) -> None:
         if not text:
@@ -356,6 +387,8 @@ class Worker:
         flight.output.append(text)
         flight.chars += len(text)
         flight.text_events += 1
+        if first and flight.ttft_ms is not None:
+            first = False  # thinking or a tool call came first and was saved then; this text just follows
         if first:
             flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
             # Persisted before anyone can see it: from now on the reconciler knows tokens have streamed and
@@ -486,7 +519,8 @@ class Worker:
         output_tokens = usage.get("output_tokens", 0)
         if estimated:
             # No final figures (cancelled, failed mid-stream): count what streamed, and say it is an estimate.
-            output_tokens = max(output_tokens, flight.text_events, math.ceil(len(output) / 4) if output else 0)
+            streamed = flight.text_events + len(flight.thinking)
+            output_tokens = max(output_tokens, streamed, math.ceil(len(output) / 4) if output else 0)
         cost = cost_micros(
             snapshot["price"],
             input_tokens=input_tokens,
@@ -495,7 +529,10 @@ class Worker:
             cache_read_tokens=usage.get("cache_read_input_tokens", 0),
         )
         usage_seq, terminal_seq = flight.seq, flight.seq + 1
+        schema = snapshot.get("output_schema")
         values: dict[str, Any] = {
+            "output_valid": _conforms(output, schema) if schema is not None and status == "succeeded" else None,
+            "thinking_tokens": usage.get("thinking_tokens"),
             "status": status,
             "output_chars": len(output),
             "stop_reason": finished.stop_reason if finished else ("cancelled" if status == "cancelled" else None),
@@ -513,6 +550,10 @@ class Worker:
             async with self.sessionmaker() as session, session.begin():
                 await self.keyring.seal_field(session, run, "output", output)
                 values["output"] = run.output
+                extras = _extras(flight)
+                if extras:
+                    await self.keyring.seal_field(session, run, "extras", json.dumps(extras, ensure_ascii=False))
+                    values["extras"] = run.extras
                 done = await repo.finish(session, run.id, self.worker_id, values)
                 view = await run_view(session, self.keyring, done) if done is not None else None
                 return done, view, await self._settle_money(session, done)
@@ -549,7 +590,8 @@ class Worker:
         failed: list[Run] = []
         async with self.sessionmaker() as session, session.begin():
             for run in await repo.expired_leases(session, limit=100):
-                if run.output_chars == 0 and run.attempts < MAX_ATTEMPTS:
+                # Nothing streamed yet (no text, thinking or tool call was saved): safe to run again.
+                if run.output_chars == 0 and run.ttft_ms is None and run.attempts < MAX_ATTEMPTS:
                     await repo.requeue(session, run.id)
                     retried.append(run.id)
                 else:
@@ -642,8 +684,33 @@ def _estimate_output(snapshot: dict[str, Any], output: str) -> int:
     return math.ceil(len(output) / 4) if output else 0
 
 
+def _conforms(output: str, schema: dict[str, Any]) -> bool:
+    """Structured output: the whole answer is one JSON document that the version's schema accepts."""
+    try:
+        document = json.loads(output)
+    except ValueError:
+        return False
+    return Draft202012Validator(schema).is_valid(document)
+
+
+def _extras(flight: InFlight) -> dict[str, Any]:
+    extras: dict[str, Any] = {}
+    if flight.thinking:
+        extras["thinking"] = "".join(flight.thinking)
+    if flight.tool_uses:
+        extras["tool_uses"] = flight.tool_uses
+    return extras
+
+
 def _merge_usage(usage: dict[str, int], update: UsageUpdate) -> None:
-    for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"):
+    names = (
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "thinking_tokens",
+    )
+    for name in names:
         value = getattr(update, name)
         if value is not None:
             usage[name] = value

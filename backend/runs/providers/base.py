@@ -14,7 +14,7 @@ class ProviderRequest:
     provider: str
     model: str
     system: str
-    messages: list[dict]  # [{"role": "user"|"assistant", "content": str}]
+    messages: list[dict]  # [{"role": "user"|"assistant", "content": str | [content blocks]}]
     max_tokens: int
     temperature: float | None = None
     top_p: float | None = None
@@ -22,11 +22,29 @@ class ProviderRequest:
     stop_sequences: list[str] = field(default_factory=list)
     api_key: str | None = None
     base_url: str | None = None
+    tools: list[dict] = field(default_factory=list)  # [{"name", "description", "input_schema"}]
+    tool_choice: dict | None = None  # {"type": "auto"|"any"|"tool"|"none", "name"?}
+    output_schema: dict | None = None
+    thinking_budget: int | None = None
 
 
 @dataclass(frozen=True)
 class TextDelta:
     text: str
+
+
+@dataclass(frozen=True)
+class ThinkingDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    """A complete tool call: its input JSON has finished streaming."""
+
+    id: str
+    name: str
+    input: dict
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,7 @@ class UsageUpdate:
     output_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
     cache_read_input_tokens: int | None = None
+    thinking_tokens: int | None = None  # of output_tokens, when the provider says (OpenAI's reasoning tokens)
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,7 @@ class Finished:
     usage: UsageUpdate | None = None  # final figures, when the provider gave them
 
 
-StreamEvent = TextDelta | UsageUpdate | Finished
+StreamEvent = TextDelta | ThinkingDelta | ToolUse | UsageUpdate | Finished
 
 ErrorKind = Literal[
     "rate_limited", "overloaded", "server_error", "timeout", "connection", "bad_request", "auth",

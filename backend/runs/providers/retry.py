@@ -8,7 +8,16 @@ import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
-from backend.runs.providers.base import Finished, Provider, ProviderError, ProviderRequest, StreamEvent, TextDelta
+from backend.runs.providers.base import (
+    Finished,
+    Provider,
+    ProviderError,
+    ProviderRequest,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+)
 
 RetryCallback = Callable[[int, ProviderError, float], None]
 
@@ -157,7 +166,7 @@ async def stream_with_retries(
                     deadline.waiting = False
                 if finished:
                     continue  # a provider must not yield after Finished; ignore rather than duplicate
-                if isinstance(event, TextDelta | Finished):
+                if isinstance(event, TextDelta | ThinkingDelta | ToolUse | Finished):
                     started = True
                     finished = isinstance(event, Finished)
                 yield event

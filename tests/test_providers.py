@@ -20,6 +20,8 @@ from backend.runs.providers.base import (
     ProviderRequest,
     StreamEvent,
     TextDelta,
+    ThinkingDelta,
+    ToolUse,
     UsageUpdate,
 )
 from backend.runs.providers.mock import MockProvider
@@ -303,6 +305,53 @@ async def test_anthropic_replays_the_recorded_fixtures(
         assert error is not None and (error.kind, error.retryable) == (error_kind, False)
         assert "overloaded_error" in error.message
         assert len(fake_anthropic.exchanges) == 1
+
+
+async def test_anthropic_recorded_tool_call_arrives_whole_after_its_input_json_streamed(
+    fake_anthropic: FakeAnthropic, anthropic_provider: AnthropicProvider,
+) -> None:
+    fake_anthropic.script = AnthropicScript(replay=(FIXTURES / "tool_use.sse").read_bytes())
+    request = make_request("anthropic", base_url=fake_anthropic.base_url)
+    events, error = await collect(stream_with_retries(anthropic_provider, request, sleep=Sleeps()))
+    assert error is None
+    calls = [e for e in events if isinstance(e, ToolUse)]
+    assert calls == [ToolUse("toolu_01NRLabsLyVHZPKxbKvkfSMn", "get_weather", {"location": "Paris"})]
+    # In stream order: the text, then the call, then the end.
+    kinds = [type(e).__name__ for e in events if not isinstance(e, UsageUpdate)]
+    assert kinds == ["TextDelta", "TextDelta", "ToolUse", "Finished"]
+
+
+async def test_anthropic_sends_tools_thinking_and_images_and_streams_thinking_and_calls(
+    fake_anthropic: FakeAnthropic, anthropic_provider: AnthropicProvider,
+) -> None:
+    fake_anthropic.script = AnthropicScript(
+        words=["Checking"],
+        thinking=["The user wants ", "the weather."],
+        tool_call=("toolu_fake01", "get_weather", ['{"ci', 'ty": "Par', 'is"}']),
+        stop_reason="tool_use",
+    )
+    tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    messages = [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}]
+    request = make_request(
+        "anthropic",
+        base_url=fake_anthropic.base_url,
+        messages=messages,
+        max_tokens=4096,
+        tools=[tool],
+        tool_choice={"type": "auto"},
+        thinking_budget=2048,
+    )
+    events, error = await collect(stream_with_retries(anthropic_provider, request, sleep=Sleeps()))
+    assert error is None
+    sent = fake_anthropic.last.body
+    assert sent["tools"] == [tool] and sent["tool_choice"] == {"type": "auto"}
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert sent["messages"] == messages
+    assert "".join(e.text for e in events if isinstance(e, ThinkingDelta)) == "The user wants the weather."
+    assert text_of(events) == "Checking"
+    assert [e for e in events if isinstance(e, ToolUse)] == [ToolUse("toolu_fake01", "get_weather", {"city": "Paris"})]
+    assert isinstance(events[-1], Finished) and events[-1].stop_reason == "tool_use"
 
 
 @pytest.mark.parametrize(("status", "kind"), [(429, "rate_limited"), (529, "overloaded"), (500, "server_error")])

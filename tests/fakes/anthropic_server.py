@@ -228,6 +228,8 @@ class AnthropicScript:
     drop_after: int | None = None  # cut the connection after N tokens
     hang: bool = False  # message_start, then silence until the client leaves
     replay: bytes | None = None  # a recorded response body, sent verbatim
+    thinking: list[str] = field(default_factory=list)  # a thinking block first: thinking_delta each, a signature
+    tool_call: tuple[str, str, list[str]] | None = None  # (id, name, input JSON in pieces) after the text
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -273,8 +275,23 @@ class FakeAnthropic(ScriptedFake):
             "id": f"msg_fake{number:06d}", "type": "message", "role": "assistant", "content": [],
             "model": exchange.body.get("model"), "stop_reason": None, "stop_sequence": None, "usage": usage,
         }}))
+        text_index = 0
+        if script.thinking:
+            await wire.write(sse("content_block_start", {
+                "type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""},
+            }))
+            for piece in script.thinking:
+                await wire.write(sse("content_block_delta", {
+                    "type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": piece},
+                }), tokens=1)
+            await wire.write(sse("content_block_delta", {
+                "type": "content_block_delta", "index": 0,
+                "delta": {"type": "signature_delta", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMO"},
+            }))
+            await wire.write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            text_index = 1
         await wire.write(sse("content_block_start", {
-            "type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""},
+            "type": "content_block_start", "index": text_index, "content_block": {"type": "text", "text": ""},
         }))
         await wire.write(b'event: ping\ndata: {"type": "ping"}\n\n')
         if script.hang:
@@ -294,10 +311,23 @@ class FakeAnthropic(ScriptedFake):
             if word is not None:
                 text = word if index == 0 else " " + word
                 await wire.write(sse("content_block_delta", {
-                    "type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text},
+                    "type": "content_block_delta", "index": text_index, "delta": {"type": "text_delta", "text": text},
                 }), tokens=1)
 
-        await wire.write(sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        await wire.write(sse("content_block_stop", {"type": "content_block_stop", "index": text_index}))
+        if script.tool_call is not None:
+            call_id, name, pieces = script.tool_call
+            index = text_index + 1
+            await wire.write(sse("content_block_start", {
+                "type": "content_block_start", "index": index,
+                "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}},
+            }))
+            for piece in pieces:
+                await wire.write(sse("content_block_delta", {
+                    "type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                }))
+            await wire.write(sse("content_block_stop", {"type": "content_block_stop", "index": index}))
         await wire.write(sse("message_delta", {
             "type": "message_delta", "delta": {"stop_reason": script.stop_reason, "stop_sequence": None},
             "usage": {"output_tokens": len(script.words)},

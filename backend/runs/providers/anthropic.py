@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import httpx2  # the transport of anthropic>=2 (not httpx: the SDK refuses httpx objects)
 
-from backend.runs.providers.base import Finished, ProviderError, ProviderRequest, StreamEvent, TextDelta, UsageUpdate
+from backend.runs.providers.base import (
+    Finished,
+    ProviderError,
+    ProviderRequest,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    UsageUpdate,
+)
 from backend.runs.providers.retry import parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -73,17 +83,39 @@ class AnthropicProvider:
             params["extra_headers"] = {"anthropic-version": SAMPLING_API_VERSION}
         if request.stop_sequences:
             params["stop_sequences"] = list(request.stop_sequences)
+        if request.tools:
+            params["tools"] = [
+                {"name": t["name"], "description": t.get("description", ""), "input_schema": t["input_schema"]}
+                for t in request.tools
+            ]
+            if request.tool_choice:
+                params["tool_choice"] = dict(request.tool_choice)
+        if request.thinking_budget:
+            params["thinking"] = {"type": "enabled", "budget_tokens": request.thinking_budget}
 
         sdk_stream = None
         try:
             sdk_stream = await self._client(request).messages.create(**params, stream=True)
             usage: dict[str, int | None] = {}
             stop_reason: str | None = None
+            calls: dict[int, tuple[str, str, list[str]]] = {}  # block index -> (id, name, partial JSON)
             async for event in sdk_stream:
                 kind = event.type
                 if kind == "content_block_delta":
-                    if event.delta.type == "text_delta" and event.delta.text:
-                        yield TextDelta(event.delta.text)
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield TextDelta(delta.text)
+                    elif delta.type == "thinking_delta" and delta.thinking:
+                        yield ThinkingDelta(delta.thinking)
+                    elif delta.type == "input_json_delta" and event.index in calls:
+                        calls[event.index][2].append(delta.partial_json)
+                elif kind == "content_block_start":
+                    block = event.content_block
+                    if block.type == "tool_use":
+                        calls[event.index] = (block.id, block.name, [])
+                elif kind == "content_block_stop":
+                    if event.index in calls:
+                        yield _tool_use(*calls.pop(event.index))
                 elif kind == "message_start":
                     usage = {field: getattr(event.message.usage, field, None) for field in _USAGE_FIELDS}
                     yield UsageUpdate(**usage)
@@ -125,6 +157,18 @@ class AnthropicProvider:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _tool_use(call_id: str, name: str, parts: list[str]) -> ToolUse:
+    """A tool call whose input JSON has streamed in full (an empty input streams as nothing at all)."""
+    raw = "".join(parts)
+    try:
+        arguments = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise ProviderError("stream_error", "anthropic: a tool call's input is not JSON", retryable=False) from None
+    if not isinstance(arguments, dict):
+        raise ProviderError("stream_error", "anthropic: a tool call's input is not an object", retryable=False)
+    return ToolUse(call_id, name, arguments)
 
 
 async def _drain(sdk_stream: anthropic.AsyncStream[Any]) -> None:

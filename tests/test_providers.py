@@ -354,6 +354,51 @@ async def test_anthropic_sends_tools_thinking_and_images_and_streams_thinking_an
     assert isinstance(events[-1], Finished) and events[-1].stop_reason == "tool_use"
 
 
+async def test_openai_sends_tools_schema_and_images_and_assembles_streamed_tool_calls(
+    fake_openai: FakeOpenAI, openai_provider: OpenAIProvider,
+) -> None:
+    fake_openai.script = OpenAIScript(
+        words=["Let", "me", "check"],
+        tool_calls=[("call_abc", "get_weather", ['{"ci', 'ty":"Par', 'is"}']), ("call_def", "get_time", ["{}"])],
+        reasoning_tokens=7,
+    )
+    tool = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object"}}
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"}, image]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "rain"}]},
+    ]
+    request = make_request(
+        "openai",
+        base_url=fake_openai.base_url + "/v1",
+        messages=messages,
+        tools=[tool],
+        tool_choice={"type": "any"},
+        output_schema=schema,
+    )
+    events, error = await collect(stream_with_retries(openai_provider, request, sleep=Sleeps()))
+    assert error is None
+    sent = fake_openai.last.body
+    function = {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
+    assert sent["tools"] == [{"type": "function", "function": function}]
+    assert sent["tool_choice"] == "required"
+    assert sent["response_format"]["json_schema"]["schema"] == schema
+    data_url = "data:image/png;base64,iVBORw0KGgo="
+    assert sent["messages"][0]["content"][1] == {"type": "image_url", "image_url": {"url": data_url}}
+    assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": "{}"}
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "rain"}
+    assert text_of(events) == "Let me check"
+    assert [e for e in events if isinstance(e, ToolUse)] == [
+        ToolUse("call_abc", "get_weather", {"city": "Paris"}),
+        ToolUse("call_def", "get_time", {}),
+    ]
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.stop_reason == "tool_use"
+    assert finished.usage is not None and finished.usage.thinking_tokens == 7
+
+
 @pytest.mark.parametrize(("status", "kind"), [(429, "rate_limited"), (529, "overloaded"), (500, "server_error")])
 async def test_anthropic_retries_retryable_http_errors_then_succeeds(
     fake_anthropic: FakeAnthropic, anthropic_provider: AnthropicProvider, status: int, kind: str,

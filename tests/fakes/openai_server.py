@@ -39,6 +39,10 @@ class OpenAIScript:
     hang: bool = False  # the role chunk, then silence until the client leaves
     send_usage: bool = True  # a server that ignores stream_options.include_usage sends none
     send_done: bool = True
+    # Tool calls after the text, as OpenAI streams them: per call, a first chunk with index, id, type and name
+    # (arguments ""), then the arguments JSON in pieces under the same index. finish_reason becomes tool_calls.
+    tool_calls: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    reasoning_tokens: int = 0
 
 
 def data(payload: dict[str, Any] | str) -> bytes:
@@ -96,14 +100,20 @@ class FakeOpenAI(ScriptedFake):
             if word is not None:
                 await wire.write(chunk({"content": word if index == 0 else " " + word}), tokens=1)
 
-        await wire.write(chunk({}, script.finish_reason))
+        for index, (call_id, name, pieces) in enumerate(script.tool_calls):
+            first = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": ""}}
+            await wire.write(chunk({"tool_calls": [first]}))
+            for piece in pieces:
+                await wire.write(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+        finish = "tool_calls" if script.tool_calls else script.finish_reason
+        await wire.write(chunk({}, finish))
         wants_usage = (exchange.body.get("stream_options") or {}).get("include_usage")
         if script.send_usage and wants_usage:
             usage = {
                 "prompt_tokens": script.prompt_tokens, "completion_tokens": len(script.words),
                 "total_tokens": script.prompt_tokens + len(script.words),
                 "prompt_tokens_details": {"cached_tokens": script.cached_tokens, "audio_tokens": 0},
-                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens, "audio_tokens": 0},
             }
             await wire.write(data({**base, "choices": [], "usage": usage}))
         await wire.finish(data("[DONE]") if script.send_done else b"")

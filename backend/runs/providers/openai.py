@@ -11,7 +11,16 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from backend.runs.providers.base import Finished, ProviderError, ProviderRequest, StreamEvent, TextDelta, UsageUpdate
+from backend.runs.providers.base import (
+    Finished,
+    ProviderError,
+    ProviderRequest,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolUse,
+    UsageUpdate,
+)
 from backend.runs.providers.retry import parse_retry_after
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -39,7 +48,8 @@ def build_body(request: ProviderRequest) -> dict[str, Any]:
     top_k has no OpenAI equivalent and is not sent.
     """
     messages: list[dict[str, Any]] = [{"role": "system", "content": request.system}] if request.system else []
-    messages += [{"role": m["role"], "content": m["content"]} for m in request.messages]
+    for message in request.messages:
+        messages += _chat_messages(message)
     body: dict[str, Any] = {
         "model": request.model,
         "messages": messages,
@@ -54,7 +64,65 @@ def build_body(request: ProviderRequest) -> dict[str, Any]:
         body["top_p"] = request.top_p
     if request.stop_sequences:
         body["stop"] = list(request.stop_sequences)
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t["name"],
+                    "description": t.get("description", ""),
+                    "parameters": t["input_schema"],
+                },
+            }
+            for t in request.tools
+        ]
+        if request.tool_choice:
+            body["tool_choice"] = _tool_choice(request.tool_choice)
+    if request.output_schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": request.output_schema, "strict": False},
+        }
     return body
+
+
+def _tool_choice(choice: dict[str, Any]) -> Any:
+    kind = choice["type"]
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return {"auto": "auto", "any": "required", "none": "none"}[kind]
+
+
+def _chat_messages(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """One of our messages in chat completions terms: text and images as content parts, an assistant's tool
+    calls as tool_calls, and each tool result as a message of its own with role "tool"."""
+    content = message["content"]
+    if isinstance(content, str):
+        return [{"role": message["role"], "content": content}]
+    parts: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for block in content:
+        kind = block["type"]
+        if kind == "text":
+            parts.append({"type": "text", "text": block["text"]})
+        elif kind == "image":
+            source = block["source"]
+            url = f"data:{source['media_type']};base64,{source['data']}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        elif kind == "tool_use":
+            arguments = json.dumps(block["input"], ensure_ascii=False)
+            function = {"name": block["name"], "arguments": arguments}
+            calls.append({"id": block["id"], "type": "function", "function": function})
+        elif kind == "tool_result":
+            results.append({"role": "tool", "tool_call_id": block["tool_use_id"], "content": block["content"]})
+    out = list(results)  # tool results answer the previous assistant message, so they come first
+    if parts or calls:
+        entry: dict[str, Any] = {"role": message["role"], "content": parts or None}
+        if calls:
+            entry["tool_calls"] = calls
+        out.append(entry)
+    return out
 
 
 class OpenAIProvider:
@@ -85,9 +153,12 @@ class OpenAIProvider:
                 raise await _status_error(response)
             finish_reason: str | None = None
             usage: UsageUpdate | None = None
+            calls: dict[int, list[Any]] = {}  # tool call index -> [id, name, argument pieces]
             payloads = _sse_data(response)
             async for payload in payloads:
                 if payload == "[DONE]":
+                    for call in _finished_calls(calls):
+                        yield call
                     yield Finished(FINISH_REASONS.get(finish_reason or "stop", finish_reason or "end_turn"), usage)
                     await _drain(payloads)
                     return
@@ -98,15 +169,28 @@ class OpenAIProvider:
                 for choice in chunk.get("choices") or []:
                     if choice.get("index", 0) != 0:
                         continue
-                    content = (choice.get("delta") or {}).get("content")
-                    if content:
+                    delta = choice.get("delta") or {}
+                    if content := delta.get("content"):
                         yield TextDelta(content)
+                    if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                        yield ThinkingDelta(reasoning)  # what vLLM, Ollama and others stream for thinking models
+                    for piece in delta.get("tool_calls") or []:
+                        call = calls.setdefault(piece.get("index", 0), [None, None, []])
+                        function = piece.get("function") or {}
+                        call[0] = piece.get("id") or call[0]
+                        call[1] = function.get("name") or call[1]
+                        call[2].append(function.get("arguments") or "")
                     finish_reason = choice.get("finish_reason") or finish_reason
+                    if choice.get("finish_reason"):
+                        for call in _finished_calls(calls):
+                            yield call
                 if chunk.get("usage"):
                     usage = _usage(chunk["usage"])
                     yield usage
             if finish_reason is not None:
                 # Ended cleanly after a finish_reason but without [DONE]: some compatible servers stop here.
+                for call in _finished_calls(calls):
+                    yield call
                 yield Finished(FINISH_REASONS.get(finish_reason, finish_reason), usage)
                 return
             raise ProviderError("connection", "openai: stream ended before it finished", retryable=True)
@@ -153,12 +237,33 @@ async def _drain(payloads: AsyncIterator[str]) -> None:
                 pass
 
 
+def _finished_calls(calls: dict[int, list[Any]]) -> list[ToolUse]:
+    """The tool calls streamed so far, whole (their arguments JSON complete), in index order; then forgotten."""
+    done = []
+    for index in sorted(calls):
+        call_id, name, pieces = calls[index]
+        raw = "".join(pieces)
+        try:
+            arguments = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            message = "openai: a tool call's arguments are not JSON"
+            raise ProviderError("stream_error", message, retryable=False) from None
+        if not isinstance(arguments, dict) or not name:
+            message = "openai: a tool call without a name or object arguments"
+            raise ProviderError("stream_error", message, retryable=False)
+        done.append(ToolUse(call_id or f"call_{index}", name, arguments))
+    calls.clear()
+    return done
+
+
 def _usage(raw: dict[str, Any]) -> UsageUpdate:
     cached = (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
+    reasoning = (raw.get("completion_tokens_details") or {}).get("reasoning_tokens")
     return UsageUpdate(
         input_tokens=raw.get("prompt_tokens"),
         output_tokens=raw.get("completion_tokens"),
         cache_read_input_tokens=cached,
+        thinking_tokens=reasoning or None,
     )
 
 

@@ -14,7 +14,7 @@ from tests.browser.helpers import create_prompt, output_text, sign_up, type_into
 
 pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
-WORDS = [f"w{i}" for i in range(1, 81)]  # 80 mock tokens ≈ 4 s at 50 ms each: plenty of time to stop
+WORDS = [f"w{i}" for i in range(1, 151)]  # 150 mock tokens ≈ 7.5 s at 50 ms each: time to stop, even on a busy CI
 
 
 async def test_author_run_stop_version_diff_comment_and_see_the_cost(page: Page):

@@ -10,7 +10,7 @@ from tests.browser.helpers import api, output_text, seeded_prompt
 
 pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
-WORDS = [f"token{i}" for i in range(1, 61)]  # 60 tokens ≈ 3 s at 50 ms each
+WORDS = [f"token{i}" for i in range(1, 121)]  # 120 tokens ≈ 6 s at 50 ms each: time to reload or attach mid-stream
 EXPECTED = "Repeat: " + " ".join(WORDS) + " "
 
 
@@ -43,7 +43,7 @@ async def test_opening_a_run_that_still_streams_attaches_to_it(page: Page):
     await expect(page.get_by_test_id("run-output")).to_contain_text("token3 ")
     await expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=20_000)
     assert await output_text(page) == EXPECTED
-    tokens = len(WORDS) + 1  # the mock answers with the words of the message: "Repeat:" and the 60 tokens
+    tokens = len(WORDS) + 1  # the mock answers with the words of the message: "Repeat:" and the tokens
     await expect(page.get_by_test_id("run-cost")).to_have_text(f"${tokens * (3 + 15) / 1e6:.6f}")  # $3/$15 per M
 
     # Rerun re-issues the pinned snapshot: a new run, the same answer (the mock is deterministic).

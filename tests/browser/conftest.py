@@ -143,9 +143,20 @@ def unique_email(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
 
 
+# Visible controls without an accessible name: no <label>, aria-label(ledby), title or text of their own.
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll(
+    'input, select, textarea, button, a[href], [contenteditable="true"], [role="button"]')]
+  .filter((el) => el.getClientRects().length > 0 && el.type !== 'hidden')
+  .filter((el) => !(el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title
+                    || (el.labels && el.labels.length) || (el.textContent || '').trim()))
+  .map((el) => el.outerHTML.slice(0, 120))"""
+
+
 async def screenshot(page, name: str) -> None:
-    """Every main screen, pictured: docs/screenshots/ keeps one of each (refreshed with
-    PLAYGROUND_UPDATE_SCREENSHOTS=1, so ordinary runs leave the committed pictures alone)."""
+    """Every main screen, checked and pictured: each visible control has a label, and docs/screenshots/
+    keeps a picture of it (refreshed with PLAYGROUND_UPDATE_SCREENSHOTS=1, so ordinary runs leave the
+    committed pictures alone)."""
+    assert await page.evaluate(UNLABELLED_CONTROLS) == [], f"controls without a label on the {name} screen"
     target = SCREENSHOTS / f"{name}.png"
     if target.exists() and os.environ.get("PLAYGROUND_UPDATE_SCREENSHOTS") != "1":
         target = Path(tempfile.gettempdir()) / f"pp-screenshot-{name}.png"

@@ -13,8 +13,9 @@ from backend.core.database import DbSession
 from backend.core.pagination import Page, decode_cursor, encode_cursor
 from backend.runs import service
 from backend.runs.backends.factory import RunBackends
+from backend.runs.code import code_for
 from backend.runs.events import parse_event_id
-from backend.runs.schemas import Estimate, RunAccepted, RunIn, RunOut
+from backend.runs.schemas import CodeOut, Estimate, RunAccepted, RunIn, RunOut
 from backend.runs.streaming import run_events
 from backend.workspaces.dependencies import (
     AppKeyring,
@@ -68,6 +69,46 @@ async def estimate_run(
 ) -> Estimate:
     """Input tokens, maximum output tokens and the worst-case cost of a run, without running it."""
     return Estimate(**await service.estimate(session, keyring, settings, access, body))
+
+
+CodeLanguage = Annotated[Literal["python", "typescript", "curl"], Query()]
+
+
+def _code(request: Request, ws: uuid.UUID, snapshot: dict, language: str) -> CodeOut:
+    origin = str(request.base_url).rstrip("/")
+    text = code_for(snapshot, language, playground_url=origin, workspace_id=str(ws))  # type: ignore[arg-type]
+    return CodeOut(language=language, provider=snapshot["provider"], code=text)  # type: ignore[arg-type]
+
+
+@router.post("/code", response_model=CodeOut)
+async def code_for_body(
+    body: RunIn,
+    request: Request,
+    access: WorkspaceEditor,
+    session: DbSession,
+    keyring: AppKeyring,
+    settings: AppSettings,
+    language: CodeLanguage = "python",
+) -> CodeOut:
+    """"Get code" before running: the request this body would make, as a program (nothing is run or saved)."""
+    workspace_id = access.workspace.id  # read before a draft's rollback expires the loaded rows
+    snapshot = await service.preview_snapshot(session, keyring, settings, access, body)
+    return _code(request, workspace_id, snapshot, language)
+
+
+@router.get("/{run_id}/code", response_model=CodeOut)
+async def code_for_run(
+    run_id: uuid.UUID,
+    request: Request,
+    access: WorkspaceViewer,
+    session: DbSession,
+    keyring: AppKeyring,
+    language: CodeLanguage = "python",
+) -> CodeOut:
+    """"Get code" for a run: its pinned request as a program (python, typescript or curl)."""
+    run = await service.get_run(session, access, run_id)
+    view = await service.run_view(session, keyring, run)
+    return _code(request, access.workspace.id, view["snapshot"], language)
 
 
 @router.get("", response_model=Page[RunOut])

@@ -65,6 +65,12 @@ class Usage(BaseModel):
     )
 
 
+class CodeOut(BaseModel):
+    language: Literal["python", "typescript", "curl"]
+    provider: str
+    code: str = Field(description="A program making the same request; keys come from the environment.")
+
+
 class RunOut(BaseModel):
     id: uuid.UUID
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]

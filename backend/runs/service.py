@@ -239,6 +239,16 @@ async def estimate(
     return {"input_tokens": input_tokens, "max_output_tokens": max_output, "max_cost_usd": micros_to_usd(worst)}
 
 
+async def preview_snapshot(
+    session: AsyncSession, keyring: Keyring, settings: Settings, access: WorkspaceAccess, body: RunIn
+) -> dict[str, Any]:
+    """The snapshot a run of this body would pin, without running (or saving) anything."""
+    prepared = await _prepare(session, keyring, settings, access, body)
+    if body.draft is not None:
+        await session.rollback()  # nothing is saved: undo the draft version save_version may have made
+    return prepared.snapshot
+
+
 def worst_case_input_tokens(snapshot: dict[str, Any]) -> int:
     """Input tokens, never under-counted: exact for the mock; otherwise at most one token per UTF-8 byte
     (a token always covers at least one byte) plus a few per message for the provider's framing."""

@@ -84,3 +84,11 @@ export function useResolveComment(ws: string, id: string, n: number) {
     onSuccess: () => client.invalidateQueries({ queryKey: promptKeys.comments(ws, id, n) }),
   });
 }
+
+export function useDeleteComment(ws: string, id: string, n: number) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (commentId: string) => api.delete(`${base(ws)}/${id}/versions/${n}/comments/${commentId}`),
+    onSuccess: () => client.invalidateQueries({ queryKey: promptKeys.comments(ws, id, n) }),
+  });
+}

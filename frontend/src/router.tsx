@@ -2,6 +2,7 @@
 import { lazy, type ReactNode, Suspense } from "react";
 import { createBrowserRouter } from "react-router";
 import { RequireAuth } from "./components/RequireAuth";
+import { RouteError } from "./components/RouteError";
 import { WorkspaceLayout } from "./components/WorkspaceLayout";
 import { AdminSafetyScreen } from "./screens/AdminSafety/AdminSafetyScreen";
 import { CompareScreen } from "./screens/Compare/CompareScreen";
@@ -26,11 +27,13 @@ export const router = createBrowserRouter([
   { path: "/signup", element: <SignupScreen /> },
   {
     element: <RequireAuth />,
+    errorElement: <RouteError />,
     children: [
       { path: "/", element: <HomeScreen /> },
       {
         path: "/w/:ws",
         element: <WorkspaceLayout />,
+        errorElement: <RouteError />,
         children: [
           { index: true, element: <PromptsScreen /> },
           { path: "prompts", element: <PromptsScreen /> },

@@ -15,7 +15,8 @@ const GROUPS: GroupBy[] = ["day", "model", "user", "prompt"];
 export function AdminUsageScreen() {
   const { ws = "" } = useParams();
   const [groupBy, setGroupBy] = useState<GroupBy>("day");
-  const usage = useUsage(ws, groupBy);
+  const [range, setRange] = useState({ from: "", to: "" });
+  const usage = useUsage(ws, groupBy, range.from || undefined, range.to || undefined);
   const members = useMembers(ws);
   const prompts = usePrompts(ws);
   // Rows are keyed by ids for users and prompts: show names where this workspace knows them.
@@ -29,9 +30,19 @@ export function AdminUsageScreen() {
         <h1>Usage</h1>
         {usage.data && (
           <span className="muted">
-            {usage.data.from} – {usage.data.to}
+            {usage.data.from} – {usage.data.to} (end excluded)
           </span>
         )}
+        <form className="inline-form range" aria-label="Period" onSubmit={(e) => e.preventDefault()}>
+          <label>
+            From
+            <input type="date" value={range.from} onChange={(e) => setRange({ ...range, from: e.target.value })} />
+          </label>
+          <label>
+            To (excluded)
+            <input type="date" value={range.to} onChange={(e) => setRange({ ...range, to: e.target.value })} />
+          </label>
+        </form>
       </div>
       {usage.isPending && <Loading what="Loading usage" />}
       <ErrorBox error={usage.error} />
@@ -64,7 +75,7 @@ export function AdminUsageScreen() {
           <SpendChart rows={usage.data.rows} groupBy={groupBy} names={names} />
         </>
       )}
-      <LatencyTable ws={ws} />
+      <LatencyTable ws={ws} names={names} />
     </section>
   );
 }

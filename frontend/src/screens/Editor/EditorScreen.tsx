@@ -2,6 +2,7 @@
 import { useEffect, useMemo } from "react";
 import { useParams, useSearchParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
+import { ApiError } from "../../api/client";
 import { promptKeys, usePrompt, useSaveVersion, useVersion } from "../../api/prompts";
 import { runStreamer, useCancelRun, useEstimate, useRun, useRunStream, useStartRun } from "../../api/runs";
 import { useModels } from "../../api/usage";
@@ -21,7 +22,6 @@ import { SaveVersionForm } from "./SaveVersionForm";
 import { UnsavedGuard } from "./UnsavedGuard";
 import { useDraft } from "./useDraft";
 import { useRunShortcut } from "./useRunShortcut";
-import { ApiError } from "../../api/client";
 
 export function EditorScreen() {
   const { ws = "", promptId = "" } = useParams();
@@ -82,6 +82,8 @@ export function EditorScreen() {
   if (prompt.error || base.error) return <ErrorBox error={prompt.error ?? base.error} />;
   if (!draft || !prompt.data) return <Loading what="Loading the prompt" />;
   const dirty = isDirty(draft, base.data);
+  // A draft equal to the version loaded is that version (also when a run of the draft just saved it).
+  const shownBase = dirty ? draft.baseVersion : (base.data?.number ?? draft.baseVersion);
 
   return (
     <section className="page editor">
@@ -89,7 +91,7 @@ export function EditorScreen() {
       <div className="page-head">
         <h1>{prompt.data.name}</h1>
         <span className="muted">
-          {draft.baseVersion ? `from v${draft.baseVersion}` : "new prompt"}
+          {shownBase ? `v${shownBase}` : "new prompt"}
           {dirty ? " · edited" : ""}
         </span>
       </div>

@@ -30,6 +30,7 @@ from backend.runs.backends.factory import build_backends
 from backend.runs.endpoints import router as runs_router
 from backend.runs.providers.registry import close_providers
 from backend.runs.worker import Worker
+from backend.safety.endpoints import router as safety_router
 from backend.usage.endpoints import models_router
 from backend.usage.endpoints import router as usage_router
 from backend.web.spa import install_spa
@@ -131,7 +132,8 @@ def create_app(
     install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    for router in (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router):
+    routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
+    for router in (*routers, safety_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -4,6 +4,7 @@ from backend.core.database import Base
 from backend.crypto import models as crypto_models  # noqa: F401
 from backend.prompts import models as prompts_models  # noqa: F401
 from backend.runs import models as runs_models  # noqa: F401
+from backend.safety import models as safety_models  # noqa: F401
 from backend.usage import models as usage_models  # noqa: F401
 from backend.workspaces import models as workspaces_models  # noqa: F401
 

@@ -17,6 +17,7 @@ from backend.runs.code import code_for
 from backend.runs.events import parse_event_id
 from backend.runs.schemas import CodeOut, Estimate, RunAccepted, RunIn, RunOut
 from backend.runs.streaming import run_events
+from backend.safety.service import SafetyBlocked
 from backend.workspaces.dependencies import (
     AppKeyring,
     AppLimiter,
@@ -25,6 +26,7 @@ from backend.workspaces.dependencies import (
     WorkspaceEditor,
     WorkspaceViewer,
 )
+from backend.workspaces.service import Actor, record_audit
 
 router = APIRouter(prefix="/workspaces/{ws}/runs", tags=["runs"])
 KEEPALIVE_SECONDS = 10
@@ -52,15 +54,41 @@ async def create_run(
     settings: AppSettings,
     backends: AppBackends,
     limiter: AppLimiter,
+    actor: CurrentActor,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> RunAccepted:
     """Start a run of a version (or of a draft, saved as a version) with variable values (editor+).
 
-    The same Idempotency-Key with the same body returns the same run; with another body, 409."""
-    run = await service.create_run(
-        session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
-    )
-    return _accepted(request, access.workspace.id, run)
+    The same Idempotency-Key with the same body returns the same run; with another body, 409. An input the
+    workspace's safety policy blocks is a 422 naming the detector; nothing is created, and it is audited."""
+    workspace_id = access.workspace.id
+    try:
+        run = await service.create_run(
+            session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
+        )
+    except SafetyBlocked as blocked:
+        await _audit_blocked(request, workspace_id, actor, blocked, body.prompt_id)
+        raise
+    return _accepted(request, workspace_id, run)
+
+
+async def _audit_blocked(
+    request: Request, workspace_id: uuid.UUID, actor: Actor, blocked: SafetyBlocked, prompt_id: uuid.UUID
+) -> None:
+    """In a transaction of its own: the request's is rolled back, and a refusal must still be on record."""
+    async with request.app.state.sessionmaker() as audit, audit.begin():
+        await record_audit(
+            audit,
+            workspace_id=workspace_id,
+            actor=actor,
+            action="run.blocked",
+            target_type="prompt",
+            target_id=prompt_id,
+            after={
+                "detectors": sorted({f.finding.detector for f in blocked.findings}),
+                "fields": sorted({f.field for f in blocked.findings}),
+            },
+        )
 
 
 @router.post("/estimate", response_model=Estimate)
@@ -200,10 +228,18 @@ async def rerun(
     keyring: AppKeyring,
     backends: AppBackends,
     limiter: AppLimiter,
+    actor: CurrentActor,
 ) -> RunAccepted:
-    """A new run from the same pinned snapshot (with temperature > 0 the output may differ)."""
-    run = await service.rerun(session, keyring, backends, limiter, access, run_id)
-    return _accepted(request, access.workspace.id, run)
+    """A new run from the same pinned snapshot (with temperature > 0 the output may differ); the safety policy
+    as it is now applies."""
+    workspace_id = access.workspace.id
+    try:
+        run = await service.rerun(session, keyring, backends, limiter, access, run_id)
+    except SafetyBlocked as blocked:
+        original = await service.get_run(session, access, run_id)
+        await _audit_blocked(request, workspace_id, actor, blocked, original.prompt_id)
+        raise
+    return _accepted(request, workspace_id, run)
 
 
 @router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -26,6 +26,7 @@ from backend.runs.backends.factory import RunBackends
 from backend.runs.events import TERMINAL_EVENT_FOR, RunEvent, seal_event
 from backend.runs.models import TERMINAL, Run
 from backend.runs.schemas import RunIn, RunOut
+from backend.safety import service as safety
 from backend.usage import service as usage
 from backend.workspaces.service import Actor, WorkspaceAccess, provider_access, record_audit
 
@@ -166,6 +167,12 @@ async def _insert(
     limits: usage.Limits,
 ) -> Run | None:
     snapshot = prepared.snapshot
+    # The safety policy first: a blocked input creates nothing at all.
+    policy = await safety.policy_of(session, access.workspace.id)
+    findings = safety.scan_input(snapshot, policy)
+    if blocked := safety.blocking(findings, policy):
+        raise safety.SafetyBlocked(blocked)
+    input_flags = [{"kind": f.finding.kind, "detector": f.finding.detector, "where": "input"} for f in findings]
     run = Run(
         id=uuid.uuid4(),
         workspace_id=access.workspace.id,
@@ -179,7 +186,8 @@ async def _insert(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         rerun_of=rerun_of,
-        last_seq=1,
+        flags=input_flags,
+        last_seq=first_worker_seq(input_flags) - 1,  # run.queued, then one run.flagged per input flag
     )
     await keyring.seal_field(session, run, "snapshot", json.dumps(snapshot, ensure_ascii=False))
     # Inserted before the workspace's dispatch lock is taken: the lock is held until the commit, so only the
@@ -211,17 +219,25 @@ async def _insert(
     if dispatch:
         run.dispatched_at = func.now()
     await session.flush()  # one UPDATE; eager defaults fetch dispatched_at back with RETURNING
-    queued = await seal_event(
-        session, keyring, run.workspace_id, run.id, RunEvent(1, "run.queued", {"run_id": str(run.id)})
-    )
+    if findings:
+        stored = [(f.finding, f.field, f.excerpt) for f in findings]
+        await safety.add_flags(session, keyring, run, "input", stored)
+    events = [RunEvent(1, "run.queued", {"run_id": str(run.id)})]
+    events += [RunEvent(2 + i, "run.flagged", flag) for i, flag in enumerate(input_flags)]
+    sealed = [(str(run.id), await seal_event(session, keyring, run.workspace_id, run.id, e)) for e in events]
 
     async def hand_off() -> None:
-        await backends.events.append(str(run.id), queued)
+        await backends.events.append_many(sealed)
         if dispatch:
             await backends.queue.publish(str(run.id))
 
     after_commit(session, hand_off)
     return run
+
+
+def first_worker_seq(flags: list[dict[str, Any]]) -> int:
+    """The seq of a run's first event after acceptance: run.queued is 1, then one run.flagged per input flag."""
+    return 2 + sum(1 for flag in flags if flag.get("where") == "input")
 
 
 async def estimate(
@@ -336,7 +352,8 @@ async def cancel_run(
     if run.status in TERMINAL:
         raise RunFinished(f"Run {run_id} is already {run.status}")
     await repo.lock_dispatch(session, run.workspace_id)  # before the budget row, as everywhere
-    cancelled = await repo.cancel_queued(session, run.id, last_seq=2)
+    terminal_seq = first_worker_seq(run.flags)
+    cancelled = await repo.cancel_queued(session, run.id, last_seq=terminal_seq)
     if cancelled is not None:
         await usage.settle(session, cancelled)  # releases the whole reservation: it cost nothing
         admitted = await admit(session, run.workspace_id)
@@ -346,7 +363,7 @@ async def cancel_run(
             keyring,
             run.workspace_id,
             run.id,
-            RunEvent(2, TERMINAL_EVENT_FOR["cancelled"], {"run": _jsonable(view), "offset": 0}),
+            RunEvent(terminal_seq, TERMINAL_EVENT_FOR["cancelled"], {"run": _jsonable(view), "offset": 0}),
         )
 
         async def announce() -> None:

@@ -189,7 +189,7 @@ async def _from_database(
                 yield sse("run.delta", seq, offset, {"text": text})
             await asyncio.sleep(DB_POLL_SECONDS)
             continue
-        has_usage = not (run.status == "cancelled" and run.last_seq <= 2)
+        has_usage = not (run.status == "cancelled" and run.started_at is None)  # cancelled before it started
         usage_seq = run.last_seq - 1 if has_usage else None
         if len(output) > offset:
             text, offset = output[offset:], len(output)

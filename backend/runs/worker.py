@@ -43,7 +43,10 @@ from backend.runs.providers.base import (
 from backend.runs.providers.registry import provider_for
 from backend.runs.providers.retry import stream_with_retries
 from backend.runs.schemas import RunOut
-from backend.runs.service import EVENT_TTL_SECONDS, admit, run_view
+from backend.runs.service import EVENT_TTL_SECONDS, admit, first_worker_seq, run_view
+from backend.safety import service as safety
+from backend.safety.detectors import Finding, StreamScanner, mask
+from backend.safety.service import Policy
 from backend.usage import service as usage
 from backend.workspaces.egress import allowed_hosts, check_base_url
 from backend.workspaces.service import provider_access
@@ -83,6 +86,9 @@ class InFlight:
     shutdown: bool = False  # stopped by SIGTERM after the grace period: hand the run back
     thinking: list[str] = field(default_factory=list)
     tool_uses: list[dict[str, Any]] = field(default_factory=list)
+    scanner: StreamScanner = field(default_factory=StreamScanner)  # the safety checks of the output
+    policy: Policy = field(default_factory=Policy)
+    output_flags: list[tuple[Finding, str | None, str]] = field(default_factory=list)
 
 
 class Worker:
@@ -229,7 +235,7 @@ class Worker:
     # One run
 
     async def execute(self, run: Run) -> None:
-        flight = InFlight(run=run)
+        flight = InFlight(run=run, seq=first_worker_seq(run.flags))
         run_id = str(run.id)
         self.in_flight[run_id] = flight
         try:
@@ -243,6 +249,7 @@ class Worker:
         async def prepare() -> tuple[dict[str, Any], ProviderRequest | ProviderError]:
             async with self.sessionmaker() as session:
                 snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
+                flight.policy = await safety.policy_of(session, run.workspace_id)
                 return snapshot, await self._request(session, run, snapshot)
 
         snapshot, request_or_error = await self._retrying(f"run {run.id}", prepare)
@@ -404,6 +411,19 @@ class Worker:
             flight.flush_handle = asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.create_task(self._flush_pending(flight))
             )
+        if findings := flight.scanner.feed(text):
+            await self._on_findings(flight, findings)
+
+    async def _on_findings(self, flight: InFlight, findings: list[Finding]) -> None:
+        """Output the safety checks caught: flagged now (after the text it is in), stored when the run ends."""
+        output = "".join(flight.output)
+        for finding in findings:
+            if flight.policy.action(finding.kind) == "off":
+                continue
+            flight.output_flags.append((finding, None, mask(output, finding) if finding.end else ""))
+            await self._flush_pending(flight)
+            flag = {"kind": finding.kind, "detector": finding.detector, "where": "output"}
+            await self._emit(flight, "run.flagged", flag)
 
     async def _flush_pending(self, flight: InFlight) -> None:
         async with flight.lock:
@@ -528,6 +548,10 @@ class Worker:
             cache_write_tokens=usage.get("cache_creation_input_tokens", 0),
             cache_read_tokens=usage.get("cache_read_input_tokens", 0),
         )
+        final = flight.scanner.finish()
+        if finished is not None and finished.stop_reason == "refusal":
+            final.append(Finding("refusal", "refusal", 0, 0))
+        await self._on_findings(flight, final)
         usage_seq, terminal_seq = flight.seq, flight.seq + 1
         schema = snapshot.get("output_schema")
         values: dict[str, Any] = {
@@ -554,6 +578,8 @@ class Worker:
                 if extras:
                     await self.keyring.seal_field(session, run, "extras", json.dumps(extras, ensure_ascii=False))
                     values["extras"] = run.extras
+                flags = await safety.add_flags(session, self.keyring, run, "output", flight.output_flags)
+                values["flags"] = [*(run.flags or []), *flags]
                 done = await repo.finish(session, run.id, self.worker_id, values)
                 view = await run_view(session, self.keyring, done) if done is not None else None
                 return done, view, await self._settle_money(session, done)

@@ -16,6 +16,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from backend.comparisons.endpoints import router as comparisons_router
 from backend.core.database import create_engine, create_sessionmaker, ping
 from backend.core.errors import install_problem_handlers, problem_response
 from backend.core.middleware import BodySizeLimit
@@ -23,6 +24,9 @@ from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
+from backend.identity.endpoints import admin_router
+from backend.identity.endpoints import me_router as my_identity_router
+from backend.datasets.endpoints import router as datasets_router
 from backend.maintenance import maintenance_loop
 from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
@@ -133,7 +137,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
-    for router in (*routers, safety_router):
+    for router in (*routers, safety_router, my_identity_router, admin_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

@@ -1,5 +1,6 @@
 // The editor's draft: what a user is writing, kept in localStorage so nothing is lost on reload.
 import type { Message, ModelConfig, Version } from "../api/types";
+import { asContent } from "./content";
 
 export type Draft = {
   baseVersion: number | null; // the version the draft started from
@@ -21,7 +22,7 @@ export function draftFromVersion(version: Version, variables: Record<string, str
     system: version.system,
     messages: version.messages.map((m) => ({
       role: m.role === "assistant" ? "assistant" : "user",
-      content: String(m.content ?? ""),
+      content: asContent(m.content),
     })),
     model_config: { ...DEFAULT_MODEL, ...(version.model_config as Partial<ModelConfig>) },
     variables,

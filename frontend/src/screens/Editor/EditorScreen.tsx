@@ -9,6 +9,7 @@ import { useModels } from "../../api/usage";
 import type { RunIn } from "../../api/types";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
+import { contentText } from "../../lib/content";
 import { draftFromVersion, isDirty } from "../../lib/draft";
 import { useDebounced } from "../../lib/useDebounced";
 import { extractVariables } from "../../lib/variables";
@@ -53,7 +54,7 @@ export function EditorScreen() {
   }, [ws, promptId]);
   const myStream = stream && stream.promptId === promptId && stream.ws === ws ? stream : null;
 
-  const names = useMemo(() => (draft ? extractVariables([draft.system, ...draft.messages.map((m) => m.content)]) : []), [draft]);
+  const names = useMemo(() => (draft ? extractVariables([draft.system, ...draft.messages.map((m) => contentText(m.content))]) : []), [draft]);
   const body: RunIn | null = useMemo(() => {
     if (!draft) return null;
     const variables = Object.fromEntries(names.map((n) => [n, draft.variables[n] ?? ""]));

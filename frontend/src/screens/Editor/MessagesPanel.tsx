@@ -1,5 +1,6 @@
 // System prompt and messages: edit, add, remove, reorder.
 import { CodeEditor } from "../../components/CodeEditor";
+import { contentText } from "../../lib/content";
 import type { Message } from "../../api/types";
 import type { Draft } from "../../lib/draft";
 
@@ -76,11 +77,14 @@ export function MessagesPanel({ draft, readOnly, setDraft, onRun }: Props) {
             testId={`message-editor-${index}`}
             label={`Message ${index + 1} (${message.role})`}
             placeholder="Write the message; {{name}} becomes a variable."
-            value={message.content}
-            readOnly={readOnly}
+            value={contentText(message.content)}
+            readOnly={readOnly || typeof message.content !== "string"}
             onChange={(content) => setMessages((ms) => ms.map((m, i) => (i === index ? { ...m, content } : m)))}
             onSubmit={onRun}
           />
+          {typeof message.content !== "string" && (
+            <p className="muted small">Rich content (text, images, tools) is kept as it is; edit it through the API.</p>
+          )}
         </div>
       ))}
       {!readOnly && (

@@ -1,3 +1,5 @@
+import { contentText } from "../../lib/content";
+
 // The pinned request: rendered messages, variable values, effective model configuration.
 export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | null }) {
   if (!snapshot) return null;
@@ -12,7 +14,7 @@ export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | nul
       {messages.map((m, i) => (
         <div key={i}>
           <h3>{m.role}</h3>
-          <pre className="content">{typeof m.content === "string" ? m.content : JSON.stringify(m.content)}</pre>
+          <pre className="content">{contentText(m.content)}</pre>
         </div>
       ))}
       <h3>Model configuration</h3>

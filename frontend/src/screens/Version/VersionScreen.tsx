@@ -3,6 +3,7 @@ import { Link, useParams } from "react-router";
 import { ApiError } from "../../api/client";
 import { usePrompt, useVersion } from "../../api/prompts";
 import { ErrorBox, Loading } from "../../components/States";
+import { contentText } from "../../lib/content";
 import { formatDate } from "../../lib/format";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
 import { Comments } from "./Comments";
@@ -41,7 +42,7 @@ export function VersionScreen() {
             {v.messages.map((m, i) => (
               <div key={i}>
                 <h3 className="panel-title">{String(m.role)}</h3>
-                <pre className="content">{String(m.content ?? "")}</pre>
+                <pre className="content">{contentText(m.content)}</pre>
               </div>
             ))}
             <h3 className="panel-title">Model</h3>

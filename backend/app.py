@@ -24,9 +24,9 @@ from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
+from backend.datasets.endpoints import router as datasets_router
 from backend.identity.endpoints import admin_router
 from backend.identity.endpoints import me_router as my_identity_router
-from backend.datasets.endpoints import router as datasets_router
 from backend.maintenance import maintenance_loop
 from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
@@ -138,6 +138,8 @@ def create_app(
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
     for router in (*routers, safety_router, my_identity_router, admin_router):
+        app.include_router(router, prefix=API_PREFIX)
+    for router in (datasets_router, comparisons_router):
         app.include_router(router, prefix=API_PREFIX)
 
     @app.get("/healthz", include_in_schema=False)

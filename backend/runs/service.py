@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -435,3 +435,38 @@ async def delete_run(session: AsyncSession, access: WorkspaceAccess, run_id: uui
 
 def _jsonable(view: dict[str, Any]) -> dict[str, Any]:
     return RunOut.model_validate(view).model_dump(mode="json")
+
+
+# For comparisons (issue 10): many ordinary runs created in the caller's one transaction.
+
+
+async def prepare_run(
+    session: AsyncSession, keyring: Keyring, settings: Settings, access: WorkspaceAccess, body: RunIn
+) -> Prepared:
+    """Validates and renders a run body into its snapshot (422s as for POST /runs); inserts nothing."""
+    return await _prepare(session, keyring, settings, access, body)
+
+
+async def create_prepared_run(
+    session: AsyncSession,
+    keyring: Keyring,
+    backends: RunBackends,
+    access: WorkspaceAccess,
+    prepared: Prepared,
+    limits: usage.Limits,
+) -> Run:
+    """Inserts a prepared run exactly as create_run does (safety policy, queue bound, dispatch, budget
+    reservation, hand-off after commit), inside the caller's transaction. The caller checks rate limits and
+    gives them back when it raises; a refusal raises before anything of this run is flushed for good."""
+    run = await _insert(session, keyring, backends, access, prepared, None, None, None, limits)
+    assert run is not None  # no Idempotency-Key, so no race to lose
+    return run
+
+
+async def runs_by_ids(session: AsyncSession, workspace_id: uuid.UUID, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, Run]:
+    """Runs of one workspace by id, in one query (ids of other workspaces are simply absent)."""
+    if not run_ids:
+        return {}
+    # repository.py is owned elsewhere; this one read lives here until it moves there.
+    rows = await session.execute(select(Run).where(Run.workspace_id == workspace_id, Run.id.in_(set(run_ids))))
+    return {run.id: run for run in rows.scalars()}

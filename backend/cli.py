@@ -307,5 +307,54 @@ def rotate_master(data_dir: Path) -> None:
     click.echo(f"re-wrapped the data keys of {len(touched)} workspaces under {provider.current_key_id()}", err=True)
 
 
+@main.group()
+def admin() -> None:
+    """Instance administration from the command line."""
+
+
+@admin.command("create")
+@click.argument("email")
+@click.option("--name", default="Administrator", show_default=True)
+@click.option("--data-dir", default="./data", show_default=True, type=click.Path(path_type=Path))
+@click.password_option(envvar="PLAYGROUND_ADMIN_PASSWORD", help="Asked for when not given (or from the environment).")
+def admin_create(email: str, name: str, data_dir: Path, password: str) -> None:
+    """Create an instance admin account, or make an existing account one (its password is then left alone)."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from backend.core.database import create_engine, create_sessionmaker
+    from backend.workspaces.models import User
+    from backend.workspaces.service import Actor, hash_password, record_audit
+
+    if len(password) < 8:
+        raise click.BadParameter("at least 8 characters", param_hint="password")
+    url, _data_dir = _side_command_database(data_dir)
+
+    async def run() -> str:
+        engine = create_engine(url, pool_size=1)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                user = (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+                if user is None:
+                    user = User(email=email.lower(), name=name, password_hash=await hash_password(password))
+                    outcome = "created"
+                    session.add(user)
+                else:
+                    outcome = "promoted"
+                user.is_instance_admin = True
+                user.disabled_at = None
+                await session.flush()
+                await record_audit(
+                    session, workspace_id=None, actor=Actor(None), action="user.updated", target_type="user",
+                    target_id=user.id, after={"is_instance_admin": True, "by": "command line"},
+                )
+                return outcome
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{email.lower()}: {asyncio.run(run())} as instance admin", err=True)
+
+
 if __name__ == "__main__":
     main()

@@ -264,3 +264,32 @@ def test_api_without_database_url_says_what_is_missing():
     result = subprocess.run([*PLAYGROUND, "api"], env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "PLAYGROUND_DATABASE_URL" in result.stderr
+
+
+def test_admin_create_makes_an_instance_admin_who_can_sign_in(fresh_database):
+    env = _env(PLAYGROUND_DATABASE_URL=fresh_database, PLAYGROUND_ADMIN_PASSWORD="a long admin password")
+    assert subprocess.run([*PLAYGROUND, "migrate"], env=env, timeout=120).returncode == 0
+    created = subprocess.run(
+        [*PLAYGROUND, "admin", "create", "Boss@Example.com", "--name", "Boss"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "boss@example.com: created as instance admin" in created.stderr
+    again = subprocess.run([*PLAYGROUND, "admin", "create", "boss@example.com"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0 and "promoted" in again.stderr
+
+    async def check() -> tuple[bool, int]:
+        conn = await asyncpg.connect(fresh_database.replace("+asyncpg", ""))
+        try:
+            row = await conn.fetchrow("SELECT is_instance_admin, password_hash FROM user_account")
+            audits = await conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'user.updated'")
+        finally:
+            await conn.close()
+        assert "a long admin password" not in row["password_hash"]
+        return row["is_instance_admin"], audits
+
+    assert asyncio.run(check()) == (True, 2)
+    short = subprocess.run([*PLAYGROUND, "admin", "create", "x@example.com"], env={**env,
+                           "PLAYGROUND_ADMIN_PASSWORD": "short"}, capture_output=True, text=True, timeout=60)
+    assert short.returncode != 0 and "at least 8 characters" in short.stderr

@@ -14,7 +14,11 @@ from backend.core.settings import Settings
 from tests.conftest import MASTER_KEY
 from tests.factories import add_member, create_api_key, create_workspace, signup
 
-PUBLIC = {("POST", "/api/v1/auth/signup"), ("POST", "/api/v1/auth/login")}
+PUBLIC = {
+    ("POST", "/api/v1/auth/signup"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/password-reset"),
+}
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # Writes a viewer may make; each is still covered by the 401/404 checks here, and by its own tests for who
 # may do what (tests/test_prompts.py: viewers comment, and edit or delete only their own comments).

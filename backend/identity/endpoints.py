@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from backend.core.database import DbSession
 from backend.core.pagination import Page, decode_cursor, encode_cursor
-from backend.identity import schemas, service
-from backend.workspaces.dependencies import AppSettings, CurrentActor, CurrentPrincipal
+from backend.identity import mfa, schemas, service
+from backend.workspaces.dependencies import AppKeyring, AppSettings, CurrentActor, CurrentPrincipal, client_address
 
 me_router = APIRouter(prefix="/me", tags=["identity"])
 admin_router = APIRouter(prefix="/admin", tags=["instance admin"])
+reset_router = APIRouter(prefix="/auth", tags=["identity"])
 
 
 @me_router.get("/sessions", response_model=list[schemas.SessionOut])
@@ -88,4 +89,77 @@ async def reset_user_sessions(
     """Sign an account out of every session."""
     return schemas.AdminUserOut.model_validate(
         await service.reset_user_sessions(session, settings, principal, user_id, actor)
+    )
+
+
+@me_router.get("/2fa", response_model=schemas.TwoFactorOut)
+async def two_factor(principal: CurrentPrincipal, session: DbSession) -> schemas.TwoFactorOut:
+    """Whether two-factor authentication is on for my account."""
+    return schemas.TwoFactorOut(totp=await mfa.totp_enabled(session, principal.user.id))
+
+
+@me_router.post("/2fa/totp/setup", response_model=schemas.TotpSetupOut)
+async def setup_totp(principal: CurrentPrincipal, session: DbSession, keyring: AppKeyring) -> schemas.TotpSetupOut:
+    """A new TOTP secret for an authenticator app (shown once); not in force until a code confirms it."""
+    return schemas.TotpSetupOut(**await mfa.setup_totp(session, keyring.provider, principal))
+
+
+@me_router.post("/2fa/totp/enable", response_model=schemas.TotpEnabledOut)
+async def enable_totp(
+    body: schemas.TotpCode, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession, keyring: AppKeyring
+) -> schemas.TotpEnabledOut:
+    """Confirm with a code from the app: two-factor authentication is on; answers the recovery codes."""
+    codes = await mfa.enable_totp(session, keyring.provider, principal, body.code, actor)
+    return schemas.TotpEnabledOut(recovery_codes=codes)
+
+
+@me_router.post("/2fa/totp/disable", status_code=status.HTTP_204_NO_CONTENT)
+async def disable_totp(
+    body: schemas.PasswordConfirm, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession
+) -> Response:
+    """Turn two-factor authentication off (the password is required)."""
+    await mfa.disable_totp(session, principal, body.password, actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.post(
+    "/users/{user_id}/password-reset", status_code=status.HTTP_201_CREATED, response_model=schemas.ResetCreatedOut
+)
+async def create_password_reset(
+    user_id: uuid.UUID, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession
+) -> schemas.ResetCreatedOut:
+    """A one-time password reset token for a user, to hand over (no email is sent without SMTP)."""
+    return schemas.ResetCreatedOut(**await mfa.create_reset(session, principal, user_id, actor))
+
+
+@reset_router.post("/password-reset", status_code=status.HTTP_204_NO_CONTENT)
+async def use_password_reset(body: schemas.ResetIn, request: Request, session: DbSession) -> Response:
+    """Set a new password with a one-time token; every session of the account is signed out."""
+    await mfa.use_reset(session, body.token, body.new_password, client_address(request))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get("/settings", response_model=schemas.InstanceSettingsOut)
+async def get_instance_settings(
+    principal: CurrentPrincipal, session: DbSession, settings: AppSettings
+) -> schemas.InstanceSettingsOut:
+    """Signup mode, allowed email domains and the limits new workspaces start with (instance admins)."""
+    service.require_instance_admin(principal)
+    return schemas.InstanceSettingsOut(**await mfa.instance_settings(session, settings))
+
+
+@admin_router.put("/settings", response_model=schemas.InstanceSettingsOut)
+async def put_instance_settings(
+    body: schemas.InstanceSettingsIn,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+    session: DbSession,
+    settings: AppSettings,
+) -> schemas.InstanceSettingsOut:
+    """Change any of them (instance admins); audited as instance.updated."""
+    changes = body.model_dump(exclude_none=True)
+    if "default_limits" in changes:
+        changes["default_limits"] = {k: v for k, v in changes["default_limits"].items() if v is not None}
+    return schemas.InstanceSettingsOut(
+        **await mfa.update_instance_settings(session, settings, principal, changes, actor)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -45,3 +45,61 @@ class AdminUserOut(BaseModel):
 class AdminUserPatch(Body):
     disabled: bool | None = None
     is_instance_admin: bool | None = None
+
+
+class TotpSetupOut(BaseModel):
+    secret: str = Field(description="Base32, for typing into an authenticator app; shown once")
+    otpauth_uri: str = Field(description="The same as an otpauth:// URI, for a QR code")
+
+
+class TotpCode(Body):
+    code: str = Field(min_length=6, max_length=6, pattern=r"^\d{6}$")
+
+
+class TotpEnabledOut(BaseModel):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown once, keep them safe")
+
+
+class PasswordConfirm(Body):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TwoFactorOut(BaseModel):
+    totp: bool
+
+
+class ResetCreatedOut(BaseModel):
+    token: str = Field(description="Give it to the user; it works once, within expires_in_seconds")
+    expires_in_seconds: int
+
+
+class ResetIn(Body):
+    token: str = Field(min_length=10, max_length=200)
+    new_password: str = Field(min_length=8, max_length=256)
+
+    @field_validator("new_password", mode="before")
+    @classmethod
+    def _keep_as_given(cls, value: Any) -> Any:
+        return value
+
+
+class InstanceSettingsOut(BaseModel):
+    signup: Literal["open", "invite", "closed"]
+    allowed_domains: list[str]
+    default_limits: dict[str, int | None]
+
+
+class InstanceSettingsIn(Body):
+    signup: Literal["open", "invite", "closed"] | None = None
+    allowed_domains: list[str] | None = Field(default=None, max_length=100)
+    default_limits: DefaultLimits | None = None
+
+
+class DefaultLimits(Body):
+    """Limits every new workspace starts with (it can change them later); unset ones keep the defaults."""
+
+    monthly_budget_micros: int | None = Field(default=None, ge=0)
+    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
+    max_queued_runs: int | None = Field(default=None, ge=1, le=1_000_000)
+    runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    member_runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from backend.core.database import DbSession
 from backend.core.errors import Forbidden
 from backend.core.pagination import Page, decode_cursor, encode_cursor
+from backend.identity import mfa
 from backend.workspaces import schemas, service
 from backend.workspaces.dependencies import (
     CSRF_COOKIE,
@@ -68,9 +69,11 @@ async def signup(
 ) -> schemas.UserOut:
     """Create an account (and join a workspace when an invite token is given); signs in."""
     _check_origin(request, settings)
+    instance = await mfa.instance_settings(session, settings)
     user = await service.signup(
         session,
-        settings,
+        settings.model_copy(update={"signup": instance["signup"]}),
+        allowed_domains=instance["allowed_domains"],
         email=body.email,
         password=body.password,
         name=body.name,
@@ -97,6 +100,9 @@ async def login(
     _check_origin(request, settings)
     user = await service.login(
         session, settings, limiter, email=body.email, password=body.password, client_address=client_address(request)
+    )
+    await mfa.second_factor_at_login(
+        session, request.app.state.keyring.provider, limiter, user, body.totp_code, body.recovery_code
     )
     token, csrf = await service.start_session(
         session, settings, user, user_agent=request.headers.get("user-agent"), client_address=client_address(request)
@@ -153,16 +159,27 @@ async def delete_me(
 
 def _workspace_out(workspace, role: str) -> schemas.WorkspaceOut:
     return schemas.WorkspaceOut(
-        id=workspace.id, name=workspace.name, slug=workspace.slug, role=role, created_at=workspace.created_at
+        id=workspace.id,
+        name=workspace.name,
+        slug=workspace.slug,
+        role=role,
+        created_at=workspace.created_at,
+        require_2fa=workspace.require_2fa,
     )
 
 
 @workspaces_router.post("", status_code=status.HTTP_201_CREATED, response_model=schemas.WorkspaceOut)
 async def create_workspace(
-    body: schemas.WorkspaceIn, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession, keyring: AppKeyring
+    body: schemas.WorkspaceIn,
+    request: Request,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+    session: DbSession,
+    keyring: AppKeyring,
 ) -> schemas.WorkspaceOut:
-    """Create a workspace with its own data key; the caller becomes its owner."""
+    """Create a workspace with its own data key (and the instance's default limits); the caller owns it."""
     workspace = await service.create_workspace(session, keyring, principal, body.name, actor)
+    await mfa.apply_default_limits(session, request.app.state.settings, workspace.id)
     return _workspace_out(workspace, "owner")
 
 
@@ -180,11 +197,13 @@ async def get_workspace(access: WorkspaceViewer) -> schemas.WorkspaceOut:
 
 @workspaces_router.patch("/{ws}", response_model=schemas.WorkspaceOut)
 async def update_workspace(
-    body: schemas.WorkspacePatch, access: WorkspaceAdmin, session: DbSession
+    body: schemas.WorkspacePatch, access: WorkspaceAdmin, actor: CurrentActor, session: DbSession
 ) -> schemas.WorkspaceOut:
-    """Rename a workspace (admin+)."""
+    """Rename a workspace, or require two-factor authentication of its members (admin+)."""
     if body.name is not None:
         await service.rename_workspace(session, access, body.name)
+    if body.require_2fa is not None:
+        await mfa.set_require_2fa(session, access, body.require_2fa, actor)
     return _workspace_out(access.workspace, access.role)
 
 

@@ -73,6 +73,8 @@ class Workspace(Base):
     updated_at: Mapped[datetime] = created_at_column()
     # Set by DELETE: from then on the workspace is invisible; its rows go in the background.
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Members must have two-factor authentication on to reach it (set by an admin).
+    require_2fa: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
 class Membership(Base):

@@ -46,6 +46,8 @@ class SignupIn(Body):
 class LoginIn(Body):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=1, max_length=256)
+    totp_code: str | None = Field(default=None, max_length=12, description="With two-factor authentication on")
+    recovery_code: str | None = Field(default=None, max_length=40, description="Instead of totp_code, once each")
 
 
 class MyWorkspace(BaseModel):
@@ -78,6 +80,7 @@ class WorkspaceIn(Body):
 
 class WorkspacePatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    require_2fa: bool | None = Field(default=None, description="Members must have two-factor authentication on")
 
 
 class WorkspaceOut(BaseModel):
@@ -86,6 +89,7 @@ class WorkspaceOut(BaseModel):
     slug: str
     role: Role
     created_at: datetime
+    require_2fa: bool = False
 
 
 class WorkspaceDeleted(BaseModel):

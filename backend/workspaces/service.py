@@ -159,6 +159,7 @@ async def signup(
     name: str,
     invite_token: str | None,
     client_address: str | None,
+    allowed_domains: list[str] | tuple[str, ...] = (),
 ) -> User:
     email = email.lower()
     password_hash = await hash_password(password)  # before the lock: it is the slow part
@@ -175,6 +176,8 @@ async def signup(
         raise SignupClosed("Signup requires an invitation on this instance (invite_token)")
     if not first_account and settings.signup == "closed":
         raise SignupClosed("Signup is closed on this instance; ask an administrator for an account")
+    if not first_account and allowed_domains and email.rpartition("@")[2] not in allowed_domains:
+        raise SignupClosed("Accounts on this instance need an address in one of its allowed email domains")
     if await repo.get_user_by_email(session, email) is not None:
         raise EmailTaken("An account with this email already exists")
 
@@ -746,7 +749,10 @@ async def rotate_master_key(
     sessionmaker: async_sessionmaker[AsyncSession], keyring: Keyring
 ) -> list[uuid.UUID]:
     """Re-wraps every live data key under the current master key and audits it per workspace."""
+    from backend.identity.mfa import rewrap_totp_secrets  # identity builds on this module
+
     touched = await keyring.rewrap_all(sessionmaker)
+    await rewrap_totp_secrets(sessionmaker, keyring.provider)  # user secrets are wrapped by the master key too
     async with sessionmaker() as session, session.begin():
         for workspace_id in touched:
             await record_audit(

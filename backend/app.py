@@ -25,7 +25,7 @@ from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
 from backend.datasets.endpoints import router as datasets_router
-from backend.identity.endpoints import admin_router
+from backend.identity.endpoints import admin_router, reset_router
 from backend.identity.endpoints import me_router as my_identity_router
 from backend.maintenance import maintenance_loop
 from backend.prompts.endpoints import router as prompts_router
@@ -44,7 +44,9 @@ from backend.workspaces.endpoints import auth_router, me_router, workspaces_rout
 logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login"})
+PUBLIC_PATHS = frozenset(
+    {f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login", f"{API_PREFIX}/auth/password-reset"}
+)
 
 
 def redis_client(url: str) -> Redis:
@@ -137,7 +139,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
-    for router in (*routers, safety_router, my_identity_router, admin_router):
+    for router in (*routers, safety_router, my_identity_router, admin_router, reset_router):
         app.include_router(router, prefix=API_PREFIX)
     for router in (datasets_router, comparisons_router):
         app.include_router(router, prefix=API_PREFIX)

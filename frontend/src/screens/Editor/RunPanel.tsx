@@ -51,6 +51,15 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
         <dd>{formatMs(stream?.run?.duration_ms)}</dd>
       </dl>
       {!canRun && <p className="muted">Viewers can read this prompt and its runs; editors run and save.</p>}
+      {stream && stream.flags.length > 0 && (
+        <p className="flagged" role="status" data-testid="run-flags">
+          Flagged:{" "}
+          {stream.flags
+            .map((f) => f as { kind?: string; detector?: string; where?: string })
+            .map((f) => `${f.kind}/${f.detector} (${f.where})`)
+            .join(", ")}
+        </p>
+      )}
       <ErrorBox error={error} title="Could not run" />
       {stream?.error && <ErrorBox error={stream.error} />}
       {stream?.run?.error && <ErrorBox error={String(stream.run.error.detail ?? stream.run.error.message ?? "The run failed")} title="The run failed" />}

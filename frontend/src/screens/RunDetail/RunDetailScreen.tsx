@@ -102,7 +102,10 @@ export function RunDetailScreen() {
           <h2>Flags</h2>
           <ul>
             {r.flags.map((f, i) => (
-              <li key={i}>{JSON.stringify(f)}</li>
+              <li key={i}>
+                <span className="label-chip">{String(f.kind ?? "flag")}</span> {String(f.detector ?? "")} in the{" "}
+                {String(f.where ?? "")} {f.field ? `(${String(f.field)})` : ""}
+              </li>
             ))}
           </ul>
         </>

@@ -5,6 +5,7 @@ import { ApiKeys } from "./ApiKeys";
 import { LimitsForm } from "./LimitsForm";
 import { Members } from "./Members";
 import { Providers } from "./Providers";
+import { SafetyPolicyForm } from "./SafetyPolicyForm";
 
 export function SettingsScreen() {
   const { ws = "" } = useParams();
@@ -24,10 +25,7 @@ export function SettingsScreen() {
         <div>
           <Providers ws={ws} admin={admin} />
           <LimitsForm ws={ws} admin={admin} />
-          <section className="panel" aria-label="Safety policy">
-            <h2 className="panel-title">Safety policy</h2>
-            <p className="muted">PII, secret and injection detection policies come with the safety feature (issue 9).</p>
-          </section>
+          <SafetyPolicyForm ws={ws} admin={admin} />
         </div>
       </div>
     </section>

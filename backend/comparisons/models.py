@@ -121,6 +121,7 @@ class ComparisonAssertion(Base):
     comparison_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False
     )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)  # order of addition within the comparison
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     argument: Mapped[bytes | None] = encrypted_column(nullable=True)
     created_by: Mapped[uuid.UUID | None] = mapped_column(

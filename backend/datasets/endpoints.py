@@ -85,7 +85,7 @@ async def delete_dataset(dataset_id: uuid.UUID, access: WorkspaceEditor, session
 async def add_row(
     dataset_id: uuid.UUID, body: schemas.RowIn, access: WorkspaceEditor, session: DbSession, keyring: AppKeyring
 ) -> schemas.RowOut:
-    """"Save as test case": a run's variable values (`run_id`), or given `variables`, appended (editor+)."""
+    """ "Save as test case": a run's variable values (`run_id`), or given `variables`, appended (editor+)."""
     row = await service.add_case(
         session,
         keyring,

@@ -234,7 +234,7 @@ async def add_case(
     expected: str | None,
     output_as_expected: bool,
 ) -> dict[str, Any]:
-    """"Save as test case": a run's variable values (and, if asked, its output as the expected one), or given
+    """ "Save as test case": a run's variable values (and, if asked, its output as the expected one), or given
     values, appended to the dataset."""
     dataset = await repo.get_dataset(session, access.workspace.id, dataset_id, for_update=True)
     if dataset is None:

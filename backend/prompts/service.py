@@ -460,3 +460,8 @@ async def import_prompt(
     await session.flush()
     await session.refresh(prompt)
     return prompt
+
+
+def text_diff(before: str, after: str, field: str) -> str:
+    """A unified diff of two texts, as the version diffs show them (used by comparisons for outputs)."""
+    return rendering._unified(before, after, field)

@@ -113,10 +113,14 @@ def upgrade() -> None:
         sa.Column("earlier_run_ids", JSONB, server_default=sa.text("'[]'::jsonb"), nullable=False),
         _workspace_fk("comparison_cell"),
         sa.ForeignKeyConstraint(
-            ["comparison_id"], ["comparison.id"], name=op.f("fk_comparison_cell_comparison_id_comparison"),
+            ["comparison_id"],
+            ["comparison.id"],
+            name=op.f("fk_comparison_cell_comparison_id_comparison"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(["run_id"], ["run.id"], name=op.f("fk_comparison_cell_run_id_run"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["run.id"], name=op.f("fk_comparison_cell_run_id_run"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_comparison_cell")),
         sa.UniqueConstraint("comparison_id", "position", name="uq_comparison_cell_comparison_position"),
     )
@@ -138,10 +142,14 @@ def upgrade() -> None:
         sa.CheckConstraint("thumbs IS NOT NULL OR score IS NOT NULL", name=op.f("ck_comparison_rating_something")),
         _workspace_fk("comparison_rating"),
         sa.ForeignKeyConstraint(
-            ["comparison_id"], ["comparison.id"], name=op.f("fk_comparison_rating_comparison_id_comparison"),
+            ["comparison_id"],
+            ["comparison.id"],
+            name=op.f("fk_comparison_rating_comparison_id_comparison"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(["run_id"], ["run.id"], name=op.f("fk_comparison_rating_run_id_run"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["run.id"], name=op.f("fk_comparison_rating_run_id_run"), ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user_account.id"], name=op.f("fk_comparison_rating_user_id_user_account"), ondelete="CASCADE"
         ),
@@ -154,6 +162,7 @@ def upgrade() -> None:
         sa.Column("id", UUID, nullable=False),
         sa.Column("workspace_id", UUID, nullable=False),
         sa.Column("comparison_id", UUID, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("argument", sa.LargeBinary(), nullable=True),
         sa.Column("created_by", UUID, nullable=True),
@@ -164,11 +173,15 @@ def upgrade() -> None:
         ),
         _workspace_fk("comparison_assertion"),
         sa.ForeignKeyConstraint(
-            ["comparison_id"], ["comparison.id"], name=op.f("fk_comparison_assertion_comparison_id_comparison"),
+            ["comparison_id"],
+            ["comparison.id"],
+            name=op.f("fk_comparison_assertion_comparison_id_comparison"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["user_account.id"], name=op.f("fk_comparison_assertion_created_by_user_account"),
+            ["created_by"],
+            ["user_account.id"],
+            name=op.f("fk_comparison_assertion_created_by_user_account"),
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_comparison_assertion")),

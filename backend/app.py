@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset(
-    {f"{API_PREFIX}/auth/signup", f"{API_PREFIX}/auth/login", f"{API_PREFIX}/auth/password-reset"}
+    f"{API_PREFIX}/auth/{path}" for path in ("signup", "login", "password-reset", "sso", "sso/start", "sso/callback")
 )
 
 

@@ -18,6 +18,9 @@ PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/password-reset"),
+    ("GET", "/api/v1/auth/sso"),
+    ("GET", "/api/v1/auth/sso/start"),
+    ("GET", "/api/v1/auth/sso/callback"),
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 # Writes a viewer may make; each is still covered by the 401/404 checks here, and by its own tests for who

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     lost_dispatch_seconds: float = 30.0
     worker_grace_seconds: float = 20.0
 
+    # Single sign-on with OpenID Connect: on when an issuer and a client id are set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_allowed_domains: str = Field(default="", description="Comma-separated; empty: any verified email")
+    oidc_name: str = "SSO"  # what the login page's button says
+
     mock_ttft_ms: int = 150
     mock_token_ms: int = 15
     worker_metrics_port: int = 9464

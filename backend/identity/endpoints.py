@@ -6,11 +6,14 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 
 from backend.core.database import DbSession
 from backend.core.pagination import Page, decode_cursor, encode_cursor
-from backend.identity import mfa, schemas, service
+from backend.identity import mfa, schemas, service, sso
+from backend.workspaces import service as accounts
 from backend.workspaces.dependencies import AppKeyring, AppSettings, CurrentActor, CurrentPrincipal, client_address
+from backend.workspaces.endpoints import set_session_cookies
 
 me_router = APIRouter(prefix="/me", tags=["identity"])
 admin_router = APIRouter(prefix="/admin", tags=["instance admin"])
@@ -163,3 +166,60 @@ async def put_instance_settings(
     return schemas.InstanceSettingsOut(
         **await mfa.update_instance_settings(session, settings, principal, changes, actor)
     )
+
+
+def _callback_url(request: Request, settings) -> str:
+    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    return f"{base}/api/v1/auth/sso/callback"
+
+
+@reset_router.get("/sso", response_model=schemas.SsoInfo)
+async def sso_info(settings: AppSettings) -> schemas.SsoInfo:
+    """Whether single sign-on is available (for the login page) and what its button says."""
+    config = sso.oidc_config(settings)
+    return schemas.SsoInfo(enabled=config is not None, name=config.name if config else None)
+
+
+@reset_router.get("/sso/start", status_code=status.HTTP_302_FOUND, response_class=RedirectResponse)
+async def sso_start(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    next_path: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
+) -> RedirectResponse:
+    """Off to the identity provider (authorization code flow with PKCE); back at /auth/sso/callback."""
+    url = await sso.start(session, settings, _callback_url(request, settings), next_path)
+    return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
+
+
+@reset_router.get("/sso/callback", status_code=status.HTTP_302_FOUND, response_class=RedirectResponse)
+async def sso_callback(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    code: Annotated[str, Query(max_length=2000)],
+    state: Annotated[str, Query(max_length=200)],
+) -> RedirectResponse:
+    """Back from the identity provider: signed in (session and CSRF cookies) and sent where the sign-in
+    started; a failure goes back to the login page with the reason's type in `sso_error`."""
+    instance = await mfa.instance_settings(session, settings)
+    address = client_address(request)
+    try:
+        user, next_path = await sso.finish(
+            session,
+            settings,
+            _callback_url(request, settings),
+            code,
+            state,
+            signup_open=instance["signup"] == "open",
+            client_address=address,
+        )
+    except sso.SsoFailed as failure:
+        await session.commit()  # the used-up sign-in stays used up
+        return RedirectResponse(f"/login?sso_error={failure.type}", status_code=status.HTTP_302_FOUND)
+    token, csrf = await accounts.start_session(
+        session, settings, user, user_agent=request.headers.get("user-agent"), client_address=address, method="sso"
+    )
+    response = RedirectResponse(next_path, status_code=status.HTTP_302_FOUND)
+    set_session_cookies(request, response, settings, token, csrf)
+    return response

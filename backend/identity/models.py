@@ -61,3 +61,29 @@ class InstanceSettings(Base):
     allowed_domains: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     default_limits: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     updated_at: Mapped[datetime] = created_at_column()
+
+
+class SsoLogin(Base):
+    """A sign-in through the identity provider in progress: what the callback must match (state, nonce,
+    PKCE verifier) and where to go after. Only the state's hash is stored; it expires in ten minutes."""
+
+    __tablename__ = "sso_login"
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(100), nullable=False)
+    code_verifier: Mapped[str] = mapped_column(String(200), nullable=False)
+    next_path: Mapped[str] = mapped_column(String(2000), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class UserIdentity(Base):
+    """An account's identity at the identity provider (issuer + subject), linked on first SSO sign-in."""
+
+    __tablename__ = "user_identity"
+
+    issuer: Mapped[str] = mapped_column(String(500), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = created_at_column()

@@ -103,3 +103,8 @@ class DefaultLimits(Body):
     max_queued_runs: int | None = Field(default=None, ge=1, le=1_000_000)
     runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
     member_runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+
+
+class SsoInfo(BaseModel):
+    enabled: bool
+    name: str | None

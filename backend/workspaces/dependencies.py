@@ -13,7 +13,7 @@ from backend.core.database import DbSession
 from backend.core.errors import Unauthenticated
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
-from backend.identity import mfa
+from backend.identity import mfa, sso
 from backend.ratelimit.limiter import Limiter
 from backend.workspaces import service
 from backend.workspaces.errors import CsrfFailed
@@ -117,6 +117,7 @@ def require_role(role: str):
     ) -> WorkspaceAccess:
         access = await service.workspace_access(session, principal, ws)
         await mfa.require_2fa_for(session, principal, access.workspace)
+        sso.require_sso_for(principal, access.workspace)
         service.require_at_least(access, role, "This action")
         return access
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from backend.core.database import DbSession
 from backend.core.errors import Forbidden
 from backend.core.pagination import Page, decode_cursor, encode_cursor
-from backend.identity import mfa
+from backend.identity import mfa, sso
 from backend.workspaces import schemas, service
 from backend.workspaces.dependencies import (
     CSRF_COOKIE,
@@ -47,7 +47,7 @@ def _check_origin(request: Request, settings) -> None:
         raise Forbidden(f"Origin {origin} is not allowed to sign in here")
 
 
-def _set_session_cookies(request: Request, response: Response, settings, token: str, csrf: str) -> None:
+def set_session_cookies(request: Request, response: Response, settings, token: str, csrf: str) -> None:
     secure = settings.secure_cookies or request.url.scheme == "https"
     max_age = settings.session_absolute_days * 86400
     response.set_cookie(
@@ -83,7 +83,7 @@ async def signup(
     token, csrf = await service.start_session(
         session, settings, user, user_agent=request.headers.get("user-agent"), client_address=client_address(request)
     )
-    _set_session_cookies(request, response, settings, token, csrf)
+    set_session_cookies(request, response, settings, token, csrf)
     return _user_out(user)
 
 
@@ -107,7 +107,7 @@ async def login(
     token, csrf = await service.start_session(
         session, settings, user, user_agent=request.headers.get("user-agent"), client_address=client_address(request)
     )
-    _set_session_cookies(request, response, settings, token, csrf)
+    set_session_cookies(request, response, settings, token, csrf)
     return _user_out(user)
 
 
@@ -165,6 +165,7 @@ def _workspace_out(workspace, role: str) -> schemas.WorkspaceOut:
         role=role,
         created_at=workspace.created_at,
         require_2fa=workspace.require_2fa,
+        require_sso=workspace.require_sso,
     )
 
 
@@ -204,6 +205,8 @@ async def update_workspace(
         await service.rename_workspace(session, access, body.name)
     if body.require_2fa is not None:
         await mfa.set_require_2fa(session, access, body.require_2fa, actor)
+    if body.require_sso is not None:
+        await sso.set_require_sso(session, access, body.require_sso, actor)
     return _workspace_out(access.workspace, access.role)
 
 

@@ -58,6 +58,7 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     user_agent: Mapped[str | None] = mapped_column(String(400))
     client_address: Mapped[str | None] = mapped_column(INET)
+    method: Mapped[str] = mapped_column(String(8), nullable=False, server_default="password")  # or "sso"
 
 
 class Workspace(Base):
@@ -75,6 +76,8 @@ class Workspace(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Members must have two-factor authentication on to reach it (set by an admin).
     require_2fa: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    # Members must have signed in through single sign-on to reach it.
+    require_sso: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
 
 
 class Membership(Base):

@@ -81,6 +81,7 @@ class WorkspaceIn(Body):
 class WorkspacePatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     require_2fa: bool | None = Field(default=None, description="Members must have two-factor authentication on")
+    require_sso: bool | None = Field(default=None, description="Members must sign in with single sign-on")
 
 
 class WorkspaceOut(BaseModel):
@@ -90,6 +91,7 @@ class WorkspaceOut(BaseModel):
     role: Role
     created_at: datetime
     require_2fa: bool = False
+    require_sso: bool = False
 
 
 class WorkspaceDeleted(BaseModel):

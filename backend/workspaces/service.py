@@ -247,6 +247,7 @@ async def start_session(
     *,
     user_agent: str | None,
     client_address: str | None,
+    method: str = "password",
 ) -> tuple[str, str]:
     """Creates a server-side session; returns (session token, CSRF token) for the cookies."""
     token = secrets.token_urlsafe(32)
@@ -260,6 +261,7 @@ async def start_session(
             expires_at=expires_at,
             user_agent=(user_agent or "")[:400] or None,
             client_address=client_address,
+            method=method,
         )
     )
     await session.flush()

@@ -91,6 +91,9 @@ async def test_errors_never_echo_submitted_secrets(client):
 
 
 async def test_openapi_documents_problem_json(client):
+    from backend.app import PUBLIC_PATHS
+
+    assert {"/api/v1/auth/signup", "/api/v1/auth/login"} <= PUBLIC_PATHS
     document = (await client.get("/openapi.json")).json()
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert "Problem" in document["components"]["schemas"]
@@ -100,7 +103,7 @@ async def test_openapi_documents_problem_json(client):
             for code in ("404", "422"):
                 content = operation["responses"][code]["content"]
                 assert list(content) == [PROBLEM], f"{method} {path} {code}"
-            public = path in ("/api/v1/auth/signup", "/api/v1/auth/login")
+            public = path in PUBLIC_PATHS  # signup, login, password reset and the SSO round trip
             assert ("401" in operation["responses"]) is not public, f"{method} {path}"
 
 

@@ -397,3 +397,58 @@ async def test_the_grid_and_its_cases_are_sealed_at_rest(client, ws, db_engine):
         cases = (await conn.execute(text("SELECT cases FROM comparison"))).scalar_one()
         argument = (await conn.execute(text("SELECT argument FROM comparison_assertion"))).scalar_one()
     assert secret.encode() not in bytes(cases) and b"Narwhal" not in bytes(argument)
+
+
+async def test_a_model_graded_check_runs_its_rubric_as_ordinary_runs_with_their_own_cost(client, app, ws):
+    pid = await prompt_with_versions(client, ws, "Say {{a}}")
+    rubric = await prompt_with_versions(client, ws, "{{expected}} {{output}}")
+    no_output = await prompt_with_versions(client, ws, "Judge {{a}}")
+    graded = [{"kind": "model_graded", "prompt_id": rubric}]
+    bad = {
+        "prompt_id": pid,
+        "versions": [1],
+        "rows": [{"a": "x"}],
+        "assertions": [{"kind": "model_graded", "prompt_id": no_output}],
+    }
+    assert_problem(await client.post(f"/workspaces/{ws}/comparisons", json=bad), 422)
+    plain = await start_grid(client, ws, prompt_id=pid, versions=[1], rows=[{"a": "x"}])
+    assert_problem(await client.post(f"/workspaces/{ws}/comparisons/{plain['id']}/grade"), 422)
+
+    accepted = await start_grid(
+        client,
+        ws,
+        prompt_id=pid,
+        versions=[1],
+        rows=[{"a": "x"}, {"a": "y"}],
+        expected=["PASS", "FAIL"],
+        assertions=graded,
+    )
+    base = f"/workspaces/{ws}/comparisons/{accepted['id']}"
+    async with RunningWorker(app):
+        await wait_grid(client, ws, accepted["id"])
+        before = (await client.get(base)).json()
+        assert [c["assertions"][0]["passed"] for c in before["cells"]] == [None, None]
+        assert before["cells"][0]["assertions"][0]["error"].startswith("not graded yet")
+        started = await client.post(f"{base}/grade")
+        assert started.status_code == 202, started.text
+        gradings = started.json()["gradings"]
+        assert [g["run_id"] for g in gradings] == [c["run_id"] for c in accepted["cells"]]
+        again = await client.post(f"{base}/grade")
+        assert again.json()["gradings"] == []
+        deadline = time.monotonic() + 20
+        while True:
+            grid = (await client.get(base)).json()
+            if all(c["assertions"][0]["error"] != "grading" for c in grid["cells"]):
+                break
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    results = [c["assertions"][0] for c in grid["cells"]]
+    assert [r["passed"] for r in results] == [True, False]
+    assert all(r["model_graded"] for r in results) and grid["assertions"][0]["model_graded"] is True
+    assert [r["grader_run_id"] for r in results] == [g["grader_run_id"] for g in gradings]
+    grader_runs = [(await client.get(f"/workspaces/{ws}/runs/{g['grader_run_id']}")).json() for g in gradings]
+    assert grader_runs[0]["output"] == "PASS Say x " and grader_runs[0]["prompt_id"] == rubric
+    assert Decimal(grid["totals"]["grading_cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in grader_runs)
+    cell_runs = [(await client.get(f"/workspaces/{ws}/runs/{c['run_id']}")).json() for c in grid["cells"]]
+    assert Decimal(grid["totals"]["cost_usd"]) == sum(Decimal(r["cost_usd"]) for r in cell_runs)
+    assert grid["by_version"][0]["pass_rate"] == 0.5

@@ -210,6 +210,28 @@ async def add_assertion(
     return schemas.AssertionOut(**await service.add_assertion(session, keyring, access, comparison_id, body))
 
 
+@router.post("/{comparison_id}/grade", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.GradeOut)
+async def grade(
+    comparison_id: uuid.UUID,
+    access: WorkspaceEditor,
+    session: DbSession,
+    keyring: AppKeyring,
+    settings: AppSettings,
+    backends: AppBackends,
+    limiter: AppLimiter,
+) -> schemas.GradeOut:
+    """Run the model-graded assertions' rubric prompts on every succeeded cell not graded yet (editor+): each an
+    ordinary run with its own cost; a cell passes when the rubric's answer begins with PASS."""
+    comparison, gradings = await service.grade(session, keyring, settings, backends, limiter, access, comparison_id)
+    return schemas.GradeOut(
+        id=comparison.id,
+        gradings=[
+            schemas.Grading(assertion_id=g.assertion_id, run_id=g.run_id, grader_run_id=g.grader_run_id)
+            for g in gradings
+        ],
+    )
+
+
 @router.delete("/{comparison_id}/assertions/{assertion_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_assertion(
     comparison_id: uuid.UUID, assertion_id: uuid.UUID, access: WorkspaceEditor, session: DbSession

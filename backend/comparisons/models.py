@@ -14,7 +14,7 @@ from backend.core.database import Base, created_at_column, uuid_pk
 from backend.crypto.models import encrypted_column
 
 MAX_CELLS = 500
-ASSERTION_KINDS = ("contains", "not_contains", "regex", "is_json", "equals_expected")
+ASSERTION_KINDS = ("contains", "not_contains", "regex", "is_json", "equals_expected", "model_graded")
 
 
 class Comparison(Base):
@@ -124,7 +124,40 @@ class ComparisonAssertion(Base):
     position: Mapped[int] = mapped_column(Integer, nullable=False)  # order of addition within the comparison
     kind: Mapped[str] = mapped_column(String(20), nullable=False)
     argument: Mapped[bytes | None] = encrypted_column(nullable=True)
+    # model_graded: the rubric prompt (and version; null: its latest when grading) each output is run through.
+    grader_prompt_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("prompt.id", ondelete="CASCADE")
+    )
+    grader_version: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         UUID(as_uuid=True), ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class ComparisonGrading(Base):
+    """A model-graded assertion applied to one cell's run: the grading run (an ordinary run of the rubric)."""
+
+    __tablename__ = "comparison_grading"
+    __table_args__ = (
+        UniqueConstraint("assertion_id", "run_id", name="uq_comparison_grading_assertion_run"),
+        Index("ix_comparison_grading_comparison", "comparison_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("workspace.id", ondelete="CASCADE"), nullable=False
+    )
+    comparison_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("comparison.id", ondelete="CASCADE"), nullable=False
+    )
+    assertion_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("comparison_assertion.id", ondelete="CASCADE"), nullable=False
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("run.id", ondelete="CASCADE"), nullable=False
+    )
+    grader_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("run.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = created_at_column()

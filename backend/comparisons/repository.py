@@ -8,7 +8,13 @@ from datetime import datetime
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.comparisons.models import Comparison, ComparisonAssertion, ComparisonCell, ComparisonRating
+from backend.comparisons.models import (
+    Comparison,
+    ComparisonAssertion,
+    ComparisonCell,
+    ComparisonGrading,
+    ComparisonRating,
+)
 
 
 async def get_comparison(session: AsyncSession, workspace_id: uuid.UUID, comparison_id: uuid.UUID) -> Comparison | None:
@@ -110,3 +116,11 @@ async def delete_rating(session: AsyncSession, comparison: Comparison, run_id: u
         )
     )
     return bool(result.rowcount)
+
+
+async def gradings_of(session: AsyncSession, comparison: Comparison) -> list[ComparisonGrading]:
+    stmt = select(ComparisonGrading).where(
+        ComparisonGrading.workspace_id == comparison.workspace_id,
+        ComparisonGrading.comparison_id == comparison.id,
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -31,8 +31,14 @@ class AssertionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["contains", "not_contains", "regex", "is_json", "equals_expected"]
+    kind: Literal["contains", "not_contains", "regex", "is_json", "equals_expected", "model_graded"]
     value: str | None = Field(default=None, max_length=10_000)
+    prompt_id: uuid.UUID | None = Field(
+        default=None, description="model_graded: the rubric prompt; its answer must begin with PASS or FAIL."
+    )
+    version: int | None = Field(
+        default=None, ge=1, description="model_graded: the rubric's version (latest if omitted)."
+    )
 
     @model_validator(mode="after")
     def _value_fits_kind(self) -> AssertionIn:
@@ -43,6 +49,10 @@ class AssertionIn(BaseModel):
             raise ValueError(f"{self.kind} takes no value")
         if self.kind == "regex" and self.value is not None and len(self.value) > MAX_PATTERN_CHARS:
             raise ValueError(f"a pattern has at most {MAX_PATTERN_CHARS} characters")
+        if (self.kind == "model_graded") != (self.prompt_id is not None):
+            raise ValueError("prompt_id is for model_graded, which needs it")
+        if self.version is not None and self.kind != "model_graded":
+            raise ValueError("version is for model_graded")
         if self.value is not None and "\x00" in self.value:
             raise ValueError("must not contain NUL characters")
         return self
@@ -103,12 +113,15 @@ class Totals(BaseModel):
     cost_usd: str
     input_tokens: int
     output_tokens: int
+    grading_cost_usd: str = Field(description="What the model-graded checks' runs cost (not in cost_usd).")
 
 
 class AssertionResult(BaseModel):
     assertion_id: uuid.UUID
     passed: bool | None = Field(description="null: not evaluated (the cell has not finished) or could not be.")
     error: str | None = None
+    model_graded: bool = Field(default=False, description="Judged by a model (a rubric run), not by a rule.")
+    grader_run_id: uuid.UUID | None = Field(default=None, description="model_graded: the grading run.")
 
 
 class RatingOut(BaseModel):
@@ -137,7 +150,21 @@ class AssertionOut(BaseModel):
     id: uuid.UUID
     kind: str
     value: str | None
+    model_graded: bool
+    grader_prompt_id: uuid.UUID | None
+    grader_version: int | None
     created_at: datetime
+
+
+class Grading(BaseModel):
+    assertion_id: uuid.UUID
+    run_id: uuid.UUID
+    grader_run_id: uuid.UUID
+
+
+class GradeOut(BaseModel):
+    id: uuid.UUID
+    gradings: list[Grading] = Field(description="Grading runs started now (cells already graded are skipped).")
 
 
 class VersionSummary(BaseModel):

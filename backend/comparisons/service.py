@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.catalogue.service import micros_to_usd
 from backend.comparisons import repository as repo
-from backend.comparisons.models import MAX_CELLS, Comparison, ComparisonAssertion, ComparisonCell, ComparisonRating
+from backend.comparisons.models import (
+    MAX_CELLS,
+    Comparison,
+    ComparisonAssertion,
+    ComparisonCell,
+    ComparisonGrading,
+    ComparisonRating,
+)
 from backend.comparisons.schemas import MAX_ASSERTIONS, AssertionIn, ComparisonIn
 from backend.core.errors import Conflict, Invalid, InvalidFields, NotFound, ProblemError
 from backend.core.settings import Settings
@@ -55,9 +62,9 @@ def _moved(problem: ProblemError, cell: str, locs: dict[str, list[str | int]]) -
     moved: list[tuple[list[str | int], str]] = []
     for error in problem.errors or [{"loc": ["body"], "msg": problem.detail}]:
         loc = list(error["loc"])
-        if loc[:2] == ["body", "variables"]:
+        if loc[:2] == ["body", "variables"] and "variables" in locs:
             loc = [*locs["variables"], *loc[2:]]
-        elif loc[:2] == ["body", "overrides"]:
+        elif loc[:2] == ["body", "overrides"] and "overrides" in locs:
             loc = [*locs["overrides"], *loc[2:]]
         moved.append((loc, f"{cell}: {error['msg']}"))
     return InvalidFields(moved)
@@ -103,7 +110,9 @@ async def create_comparison(
             f"{len(versions)} versions x {len(columns)} models x {len(cases)} rows = {total} cells; "
             f"a comparison has at most {MAX_CELLS}",
         )
-    checks = [_checked_assertion(a, ["body", "assertions", i]) for i, a in enumerate(body.assertions)]
+    checks = [
+        await _checked_assertion(session, access, a, ["body", "assertions", i]) for i, a in enumerate(body.assertions)
+    ]
 
     # 422: every cell rendered and priced before anything is counted or reserved.
     planned: list[tuple[int, int, Any, runs.Prepared]] = []
@@ -171,8 +180,8 @@ async def create_comparison(
     session.add(comparison)
     await session.flush()
     session.add_all(cells)
-    for position, (kind, value) in enumerate(checks):
-        await _add_assertion(session, keyring, comparison, position, kind, value, user_id)
+    for position, check in enumerate(checks):
+        await _add_assertion(session, keyring, comparison, position, check, user_id)
     await session.flush()
     return comparison, cells
 
@@ -243,14 +252,11 @@ async def list_comparisons(
     by_comparison: dict[uuid.UUID, list[ComparisonCell]] = {}
     for cell in cells:
         by_comparison.setdefault(cell.comparison_id, []).append(cell)
-    run_ids = [c.run_id for c in cells if c.run_id is not None]
-    found_runs = await runs.runs_by_ids(session, access.workspace.id, run_ids)
+    # Cells are this workspace's, so their run ids are too: only the statuses are read, not the runs.
+    found_statuses = await runs.run_statuses(session, [c.run_id for c in cells if c.run_id is not None])
     out = []
     for comparison in found:
-        statuses = [
-            found_runs[c.run_id].status if c.run_id in found_runs else None
-            for c in by_comparison.get(comparison.id, [])
-        ]
+        statuses = [found_statuses.get(c.run_id) if c.run_id else None for c in by_comparison.get(comparison.id, [])]
         out.append(_summary(comparison, statuses))
     return out
 
@@ -297,7 +303,8 @@ async def comparison_view(
                 "_cost_micros": run.cost_micros if run is not None else None,
             }
         )
-    results = await asyncio.to_thread(_evaluate_all, assertions, views, cases)
+    gradings, grading_micros = await _gradings(session, keyring, access, comparison)
+    results = await asyncio.to_thread(_evaluate_all, assertions, views, cases, gradings)
     for view, cell_results in zip(views, results, strict=True):
         view["assertions"] = cell_results
 
@@ -319,6 +326,7 @@ async def comparison_view(
             "cost_usd": micros_to_usd(totals["cost_micros"]),
             "input_tokens": totals["input_tokens"],
             "output_tokens": totals["output_tokens"],
+            "grading_cost_usd": micros_to_usd(grading_micros),
         },
         "cases": cases,
         "assertions": assertions,
@@ -356,13 +364,27 @@ def _version_summary(number: int, views: list[dict[str, Any]]) -> dict[str, Any]
 # Assertions
 
 
-def _checked_assertion(assertion: AssertionIn, loc: list[str | int]) -> tuple[str, str | None]:
+async def _checked_assertion(
+    session: AsyncSession, access: WorkspaceAccess, assertion: AssertionIn, loc: list[str | int]
+) -> tuple[str, str | None, uuid.UUID | None, int | None]:
     if assertion.kind == "regex":
         try:
             regex.compile(assertion.value or "", regex.V1)
         except (regex.error, OverflowError) as exc:
             raise Invalid([*loc, "value"], f"not a valid pattern: {exc}") from None
-    return assertion.kind, assertion.value
+    if assertion.kind == "model_graded":
+        assert assertion.prompt_id is not None
+        try:
+            rubric = await prompts.get_prompt(session, access, assertion.prompt_id)
+        except NotFound:
+            raise Invalid([*loc, "prompt_id"], "no such prompt in this workspace") from None
+        try:
+            version = await prompts.version_of(session, rubric, assertion.version or rubric.version_count or 1)
+        except NotFound:
+            raise Invalid([*loc, "version"], "the rubric prompt has no such version") from None
+        if "output" not in version.variables:
+            raise Invalid([*loc, "prompt_id"], "a rubric prompt needs an {{output}} variable for the answer it grades")
+    return assertion.kind, assertion.value, assertion.prompt_id, assertion.version
 
 
 async def _add_assertion(
@@ -370,16 +392,18 @@ async def _add_assertion(
     keyring: Keyring,
     comparison: Comparison,
     position: int,
-    kind: str,
-    value: str | None,
+    check: tuple[str, str | None, uuid.UUID | None, int | None],
     user_id: uuid.UUID,
 ) -> ComparisonAssertion:
+    kind, value, grader_prompt_id, grader_version = check
     assertion = ComparisonAssertion(
         id=uuid.uuid4(),
         workspace_id=comparison.workspace_id,
         comparison_id=comparison.id,
         position=position,
         kind=kind,
+        grader_prompt_id=grader_prompt_id,
+        grader_version=grader_version,
         created_by=user_id,
     )
     if value is not None:
@@ -395,9 +419,9 @@ async def add_assertion(
     existing = await repo.assertions_of(session, comparison)
     if len(existing) >= MAX_ASSERTIONS:
         raise Invalid(["body"], f"a comparison has at most {MAX_ASSERTIONS} assertions")
-    kind, value = _checked_assertion(body, ["body"])
+    check = await _checked_assertion(session, access, body, ["body"])
     position = existing[-1].position + 1 if existing else 0
-    assertion = await _add_assertion(session, keyring, comparison, position, kind, value, access.principal.user.id)
+    assertion = await _add_assertion(session, keyring, comparison, position, check, access.principal.user.id)
     await session.flush()
     return await _assertion_view(session, keyring, assertion)
 
@@ -412,11 +436,22 @@ async def delete_assertion(
 
 async def _assertion_view(session: AsyncSession, keyring: Keyring, assertion: ComparisonAssertion) -> dict[str, Any]:
     value = await keyring.open_text(session, assertion, "argument") if assertion.argument is not None else None
-    return {"id": assertion.id, "kind": assertion.kind, "value": value, "created_at": assertion.created_at}
+    return {
+        "id": assertion.id,
+        "kind": assertion.kind,
+        "value": value,
+        "model_graded": assertion.kind == "model_graded",
+        "grader_prompt_id": assertion.grader_prompt_id,
+        "grader_version": assertion.grader_version,
+        "created_at": assertion.created_at,
+    }
 
 
 def _evaluate_all(
-    assertions: list[dict[str, Any]], views: list[dict[str, Any]], cases: list[dict[str, Any]]
+    assertions: list[dict[str, Any]],
+    views: list[dict[str, Any]],
+    cases: list[dict[str, Any]],
+    gradings: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]],
 ) -> list[list[dict[str, Any]]]:
     """Every assertion against every finished cell. Runs in a thread: regex matching releases the GIL
     (`concurrent=True`), each match is cut off after REGEX_TIMEOUT_SECONDS and all of them together after
@@ -427,8 +462,13 @@ def _evaluate_all(
     for view in views:
         results = []
         for assertion in assertions:
+            graded = assertion["model_graded"]
             if view["status"] != "succeeded":
-                results.append({"assertion_id": assertion["id"], "passed": None, "error": None})
+                results.append({"assertion_id": assertion["id"], "passed": None, "error": None, "model_graded": graded})
+                continue
+            if graded:
+                grading = gradings.get((assertion["id"], view["run_id"]))
+                results.append({"assertion_id": assertion["id"], "model_graded": True, **_graded(grading)})
                 continue
             expected = cases[view["row_index"]]["expected"] if view["row_index"] < len(cases) else None
             results.append(
@@ -464,6 +504,122 @@ def _evaluate(
     except TimeoutError:
         return {"passed": None, "error": f"the pattern took longer than {REGEX_TIMEOUT_SECONDS}s on this output"}
     return {"passed": found is not None, "error": None}
+
+
+def _graded(grading: dict[str, Any] | None) -> dict[str, Any]:
+    """A rubric run's verdict: its answer begins with PASS or FAIL."""
+    if grading is None:
+        return {"passed": None, "error": "not graded yet (POST .../grade)", "grader_run_id": None}
+    verdict: dict[str, Any] = {"grader_run_id": grading["grader_run_id"], "passed": None, "error": None}
+    if grading["status"] is None:
+        verdict["error"] = "the grading run was deleted"
+    elif grading["status"] not in TERMINAL:
+        verdict["error"] = "grading"
+    elif grading["status"] != "succeeded":
+        verdict["error"] = f"the grading run {grading['status']}"
+    else:
+        first = (grading["output"].strip().split() or [""])[0].strip(".:!*").upper()
+        if first in ("PASS", "FAIL"):
+            verdict["passed"] = first == "PASS"
+        else:
+            verdict["error"] = "the grader's answer began with neither PASS nor FAIL"
+    return verdict
+
+
+async def _gradings(
+    session: AsyncSession, keyring: Keyring, access: WorkspaceAccess, comparison: Comparison
+) -> tuple[dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]], int]:
+    rows = await repo.gradings_of(session, comparison)
+    found = await runs.runs_by_ids(session, access.workspace.id, [g.grader_run_id for g in rows if g.grader_run_id])
+    out: dict[tuple[uuid.UUID, uuid.UUID], dict[str, Any]] = {}
+    for grading in rows:
+        run = found.get(grading.grader_run_id) if grading.grader_run_id else None
+        output = (
+            (await runs.run_view(session, keyring, run))["output"] if run is not None and run.status in TERMINAL else ""
+        )
+        out[(grading.assertion_id, grading.run_id)] = {
+            "grader_run_id": grading.grader_run_id,
+            "status": run.status if run is not None else None,
+            "output": output,
+        }
+    return out, sum(r.cost_micros or 0 for r in found.values())
+
+
+async def grade(
+    session: AsyncSession,
+    keyring: Keyring,
+    settings: Settings,
+    backends: RunBackends,
+    limiter: Limiter,
+    access: WorkspaceAccess,
+    comparison_id: uuid.UUID,
+) -> tuple[Comparison, list[ComparisonGrading]]:
+    """Runs every model-graded assertion's rubric on every succeeded cell not graded yet: each one an ordinary
+    run of the rubric prompt ({{output}}, and {{expected}} and the case's values when it names them), created
+    all or nothing like a grid (422, then one rate-limit start, then 402 for the whole batch's worst case)."""
+    comparison = await get_comparison(session, access, comparison_id)
+    graders = [a for a in await repo.assertions_of(session, comparison) if a.kind == "model_graded"]
+    if not graders:
+        raise Invalid(["body"], "this comparison has no model_graded assertion")
+    cells = await repo.cells_of(session, comparison)
+    found = await runs.runs_by_ids(session, access.workspace.id, [c.run_id for c in cells if c.run_id])
+    done = {(g.assertion_id, g.run_id) for g in await repo.gradings_of(session, comparison)}
+    cases = json.loads(await keyring.open_text(session, comparison, "cases"))
+    planned: list[tuple[Any, uuid.UUID, Any, runs.Prepared]] = []
+    for assertion in graders:
+        assert assertion.grader_prompt_id is not None
+        rubric = await prompts.get_prompt(session, access, assertion.grader_prompt_id)
+        version = await prompts.version_of(session, rubric, assertion.grader_version or rubric.version_count)
+        for cell in cells:
+            run = found.get(cell.run_id) if cell.run_id else None
+            if run is None or run.status != "succeeded" or (assertion.id, run.id) in done:
+                continue
+            case = cases[cell.row_index]
+            pool = {**case["variables"], "expected": case["expected"] or ""}
+            pool["output"] = (await runs.run_view(session, keyring, run))["output"]
+            wanted = {k: pool[k] for k in version.variables if k in pool}
+            body = RunIn(prompt_id=rubric.id, version=version.number, variables=wanted)
+            try:
+                prepared = await runs.prepare_run(session, keyring, settings, access, body)
+            except ProblemError as problem:
+                if problem.status != 422:
+                    raise
+                raise _moved(problem, f"rubric of assertion {assertion.id}, cell {cell.position}", {}) from None
+            planned.append((assertion, run.id, None, prepared))
+    limits = await usage.limits_of(session, access.workspace.id)
+    user_id = access.principal.user.id
+    gradings: list[ComparisonGrading] = []
+    if not planned:
+        return comparison, gradings
+    await usage.check_rates(limiter, limits, access.workspace.id, user_id)
+    inserted_micros = 0
+    try:
+        for assertion, graded_run_id, _, prepared in planned:
+            try:
+                grader_run = await runs.create_prepared_run(session, keyring, backends, access, prepared, limits)
+            except usage.BudgetExhausted as exhausted:
+                raise _grid_over_budget(exhausted, planned, inserted_micros) from None
+            inserted_micros += runs.worst_case_micros(prepared.snapshot, prepared.price)
+            gradings.append(
+                ComparisonGrading(
+                    id=uuid.uuid4(),
+                    workspace_id=comparison.workspace_id,
+                    comparison_id=comparison.id,
+                    assertion_id=assertion.id,
+                    run_id=graded_run_id,
+                    grader_run_id=grader_run.id,
+                )
+            )
+    except ProblemError:
+        await usage.give_back_rates(limiter, access.workspace.id, user_id)
+        raise
+    session.add_all(gradings)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("These cells are being graded by another request already") from None
+    return comparison, gradings
 
 
 # Ratings

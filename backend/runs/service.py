@@ -470,3 +470,8 @@ async def runs_by_ids(session: AsyncSession, workspace_id: uuid.UUID, run_ids: l
     # repository.py is owned elsewhere; this one read lives here until it moves there.
     rows = await session.execute(select(Run).where(Run.workspace_id == workspace_id, Run.id.in_(set(run_ids))))
     return {run.id: run for run in rows.scalars()}
+
+
+async def run_statuses(session: AsyncSession, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Just the statuses of runs the caller already knows belong to its workspace (one light query)."""
+    return await repo.statuses(session, run_ids) if run_ids else {}

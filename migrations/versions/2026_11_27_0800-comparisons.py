@@ -165,10 +165,12 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("argument", sa.LargeBinary(), nullable=True),
+        sa.Column("grader_prompt_id", UUID, nullable=True),
+        sa.Column("grader_version", sa.Integer(), nullable=True),
         sa.Column("created_by", UUID, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.CheckConstraint(
-            "kind IN ('contains', 'not_contains', 'regex', 'is_json', 'equals_expected')",
+            "kind IN ('contains', 'not_contains', 'regex', 'is_json', 'equals_expected', 'model_graded')",
             name=op.f("ck_comparison_assertion_kind"),
         ),
         _workspace_fk("comparison_assertion"),
@@ -176,6 +178,12 @@ def upgrade() -> None:
             ["comparison_id"],
             ["comparison.id"],
             name=op.f("fk_comparison_assertion_comparison_id_comparison"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["grader_prompt_id"],
+            ["prompt.id"],
+            name=op.f("fk_comparison_assertion_grader_prompt_id_prompt"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
@@ -187,9 +195,42 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_comparison_assertion")),
     )
     op.create_index("ix_comparison_assertion_comparison", "comparison_assertion", ["comparison_id"])
+    op.create_table(
+        "comparison_grading",
+        sa.Column("id", UUID, nullable=False),
+        sa.Column("workspace_id", UUID, nullable=False),
+        sa.Column("comparison_id", UUID, nullable=False),
+        sa.Column("assertion_id", UUID, nullable=False),
+        sa.Column("run_id", UUID, nullable=False),
+        sa.Column("grader_run_id", UUID, nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        _workspace_fk("comparison_grading"),
+        sa.ForeignKeyConstraint(
+            ["comparison_id"],
+            ["comparison.id"],
+            name=op.f("fk_comparison_grading_comparison_id_comparison"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["assertion_id"],
+            ["comparison_assertion.id"],
+            name=op.f("fk_comparison_grading_assertion_id_comparison_assertion"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["run.id"], name=op.f("fk_comparison_grading_run_id_run"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["grader_run_id"], ["run.id"], name=op.f("fk_comparison_grading_grader_run_id_run"), ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_comparison_grading")),
+        sa.UniqueConstraint("assertion_id", "run_id", name="uq_comparison_grading_assertion_run"),
+    )
+    op.create_index("ix_comparison_grading_comparison", "comparison_grading", ["comparison_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("comparison_grading")
     op.drop_table("comparison_assertion")
     op.drop_table("comparison_rating")
     op.drop_table("comparison_cell")

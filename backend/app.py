@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -28,11 +28,13 @@ from backend.datasets.endpoints import router as datasets_router
 from backend.identity.endpoints import admin_router, reset_router
 from backend.identity.endpoints import me_router as my_identity_router
 from backend.maintenance import maintenance_loop
+from backend.observability import metrics as observability
 from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.runs.backends.factory import build_backends
 from backend.runs.endpoints import router as runs_router
 from backend.runs.providers.registry import close_providers
+from backend.runs.repository import count_waiting
 from backend.runs.worker import Worker
 from backend.safety.endpoints import router as safety_router
 from backend.usage.endpoints import models_router
@@ -147,6 +149,19 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text: this process's counters, plus the queue's depth and the runs waiting for a slot."""
+        if not observability.authorized(request.app.state.settings.metrics_token, request.headers.get("authorization")):
+            return problem_response(401, "Unauthorized", "Metrics need the metrics bearer token", "unauthorized")
+        with contextlib.suppress(Exception):  # the queue or the database away: still serve what we have
+            observability.QUEUE_DEPTH.set(await request.app.state.run_backends.queue.depth())
+        with contextlib.suppress(Exception):
+            async with request.app.state.sessionmaker() as session:
+                observability.RUNS_WAITING.set(await count_waiting(session))
+        body, content_type = observability.exposition()
+        return Response(body, media_type=content_type)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:

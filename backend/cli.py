@@ -188,10 +188,20 @@ def worker(concurrency: int) -> None:
             loop.add_signal_handler(sig, runner.stop)
         await keyring.start_listener(url)
         housekeeping = asyncio.create_task(maintenance_loop(sessionmaker))
+        metrics_server = None
+        if settings.worker_metrics_port:
+            from backend.observability.server import MetricsServer
+
+            metrics_server = MetricsServer(
+                settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token
+            )
+            metrics_server.start()
         logger.info("worker %s started (concurrency %d)", runner.worker_id, concurrency)
         try:
             await runner.run()
         finally:
+            if metrics_server is not None:
+                await metrics_server.stop()
             housekeeping.cancel()
             await asyncio.gather(housekeeping, return_exceptions=True)
             await backends.aclose()

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     mock_ttft_ms: int = 150
     mock_token_ms: int = 15
     worker_metrics_port: int = 9464
+    # Where the worker's /metrics listens: loopback by default; 0.0.0.0 in a container that is scraped.
+    worker_metrics_host: str = "127.0.0.1"
+    # When set, /metrics (api and worker) wants `Authorization: Bearer <token>`.
+    metrics_token: str | None = None
 
 
 @lru_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -10,7 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 
 from backend.core.database import DbSession
+from backend.core.errors import ProblemError
 from backend.core.pagination import Page, decode_cursor, encode_cursor
+from backend.observability import metrics
 from backend.runs import service
 from backend.runs.backends.factory import RunBackends
 from backend.runs.code import code_for
@@ -67,9 +70,21 @@ async def create_run(
             session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
         )
     except SafetyBlocked as blocked:
+        metrics.REFUSALS.labels("safety").inc()
         await _audit_blocked(request, workspace_id, actor, blocked, body.prompt_id)
         raise
+    except ProblemError as refused:
+        _count_refusal(refused)
+        raise
+    metrics.RUNS_CREATED.labels(run.provider, run.model).inc()
     return _accepted(request, workspace_id, run)
+
+
+def _count_refusal(refused: ProblemError) -> None:
+    if refused.status == 402:
+        metrics.REFUSALS.labels("budget").inc()
+    elif refused.status == 429:
+        metrics.REFUSALS.labels("rate_limit").inc()
 
 
 async def _audit_blocked(
@@ -193,8 +208,8 @@ async def stream_events(
     connection never cancels the run."""
     await service.get_run(session, access, run_id)
     start = parse_event_id(last_event_id_header or last_event_id)
-    events = run_events(
-        request.app.state.sessionmaker, keyring, backends, access.workspace.id, run_id, start
+    events = _counted(
+        run_events(request.app.state.sessionmaker, keyring, backends, access.workspace.id, run_id, start)
     )
     # The request's own session is done with; the stream opens short sessions of its own as it goes.
     await session.commit()
@@ -203,6 +218,16 @@ async def stream_events(
         ping=KEEPALIVE_SECONDS,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _counted(events: AsyncIterator[dict[str, str]]) -> AsyncIterator[dict[str, str]]:
+    """The stream, counted in playground_sse_streams while it is open."""
+    metrics.SSE_STREAMS.inc()
+    try:
+        async for event in events:
+            yield event
+    finally:
+        metrics.SSE_STREAMS.dec()
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)

@@ -316,6 +316,12 @@ async def admit_waiting(session: AsyncSession, workspace_id: uuid.UUID, limit: i
     return ids
 
 
+async def count_waiting(session: AsyncSession) -> int:
+    """Queued runs not yet handed to the queue (waiting for a slot under their workspace's cap), instance-wide."""
+    stmt = select(func.count()).where(Run.status == "queued", Run.dispatched_at.is_(None))
+    return (await session.execute(stmt)).scalar_one()
+
+
 async def workspaces_with_waiting(session: AsyncSession, limit: int) -> list[uuid.UUID]:
     stmt = (
         select(Run.workspace_id)

@@ -25,6 +25,7 @@ from backend.catalogue.service import cost_micros
 from backend.core.database import is_transient_db_error
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
+from backend.observability import metrics
 from backend.runs import repository as repo
 from backend.runs.backends.base import QueueEntry, StoredEvent
 from backend.runs.backends.factory import RunBackends
@@ -238,9 +239,11 @@ class Worker:
         flight = InFlight(run=run, seq=first_worker_seq(run.flags))
         run_id = str(run.id)
         self.in_flight[run_id] = flight
+        metrics.IN_FLIGHT.inc()
         try:
             await self._execute(flight)
         finally:
+            metrics.IN_FLIGHT.dec()
             self.in_flight.pop(run_id, None)
 
     async def _execute(self, flight: InFlight) -> None:
@@ -588,6 +591,7 @@ class Worker:
         if done is None:
             logger.warning("run %s: lease lost before it could be settled", run.id)
             return
+        _observe(done, error)
         await self._publish(admitted)
         async with flight.lock:
             await self._emit_locked(
@@ -667,6 +671,7 @@ class Worker:
             admitted = await self._settle_money(session, done)
         if done is None:
             return
+        metrics.RUNS_FINISHED.labels(done.status, done.provider, done.model).inc()
         await self._publish(admitted)
         async with flight.lock:
             await self._emit_locked(
@@ -708,6 +713,17 @@ def _estimate_output(snapshot: dict[str, Any], output: str) -> int:
     if snapshot["provider"] == "mock":
         return len(output.split())
     return math.ceil(len(output) / 4) if output else 0
+
+
+def _observe(done: Run, error: ProviderError | None) -> None:
+    provider, model = done.provider, done.model
+    metrics.RUNS_FINISHED.labels(done.status, provider, model).inc()
+    if done.ttft_ms is not None:
+        metrics.TTFT.labels(provider, model).observe(done.ttft_ms / 1000)
+    if done.duration_ms is not None:
+        metrics.DURATION.labels(provider, model).observe(done.duration_ms / 1000)
+    if error is not None:
+        metrics.PROVIDER_ERRORS.labels(provider, error.kind).inc()
 
 
 def _conforms(output: str, schema: dict[str, Any]) -> bool:

@@ -92,10 +92,21 @@ async def test_author_run_stop_version_diff_comment_and_see_the_cost(page: Page)
     await expect(page.get_by_test_id("version-list").locator("li").first).to_contain_text("production")
     await screenshot(page, "version-diff-comments")
 
+    # Both versions side by side on the draft's variable values: a comparison of two runs.
+    await page.get_by_role("button", name="Run v1 and v2 side by side").click()
+    await page.wait_for_url(f"**/w/{ws}/compare/*")
+    grid = page.get_by_test_id("compare-grid")
+    await expect(grid.get_by_role("cell")).to_have_count(2)
+    await expect(page.get_by_test_id("compare-status")).to_contain_text("completed · 2/2", timeout=30_000)
+    await expect(grid).to_contain_text("Repeat twice: w1 w2 ")  # v2 answers with its rendered message
+    await screenshot(page, "compare")
+    compare_cost = await page.get_by_test_id("compare-cost").inner_text()
+    await page.go_back()
+
     # The run in the history and its detail page.
     await page.get_by_role("link", name="Runs").click()
     await expect(page.get_by_role("table", name="Runs")).to_contain_text("cancelled")
-    await page.get_by_label("Status").select_option("succeeded")
+    await page.get_by_label("Status").select_option("failed")
     await expect(page.get_by_text("No runs match")).to_be_visible()
     await page.get_by_label("Status").select_option("cancelled")
     await expect(page.get_by_role("table", name="Runs").locator("tbody tr")).to_have_count(1)
@@ -109,7 +120,9 @@ async def test_author_run_stop_version_diff_comment_and_see_the_cost(page: Page)
     # The usage dashboard counts the cancelled run's cost.
     await page.get_by_role("link", name="Usage").click()
     await expect(page.get_by_test_id("usage-chart")).to_be_visible()
-    await expect(page.get_by_test_id("usage-total-cost")).to_have_text(run_cost)
+    # The usage total is the cancelled run plus the comparison's two runs, to the micro-dollar.
+    micros = round((float(run_cost[1:]) + float(compare_cost[1:])) * 1_000_000)
+    await expect(page.get_by_test_id("usage-total-cost")).to_have_text(f"${micros / 1e6:.6f}")
     await expect(page.get_by_test_id("budget-gauge")).to_be_visible()
     await screenshot(page, "usage")
     spend_by = page.get_by_role("group", name="Group spend by")

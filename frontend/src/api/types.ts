@@ -1,5 +1,5 @@
 // Names for the generated OpenAPI schemas (schema.d.ts is generated: `npm run gen:api`).
-import type { components } from "./schema";
+import type { components, paths } from "./schema";
 
 type S = components["schemas"];
 export type Problem = S["Problem"];
@@ -10,7 +10,9 @@ export type Role = Workspace["role"];
 export type Prompt = S["PromptOut"];
 export type PromptPage = S["Page_PromptOut_"];
 export type Version = S["VersionOut"];
-export type VersionSummary = S["VersionSummary"];
+// By its route: the schema's own name changes when another package has a model of the same name.
+export type VersionSummary =
+  paths["/api/v1/workspaces/{ws}/prompts/{prompt_id}/versions"]["get"]["responses"]["200"]["content"]["application/json"][number];
 export type VersionIn = S["VersionIn"];
 export type VersionContent = S["VersionContent"];
 export type Message = S["MessageIn"];

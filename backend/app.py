@@ -29,6 +29,7 @@ from backend.identity.endpoints import admin_router, reset_router
 from backend.identity.endpoints import me_router as my_identity_router
 from backend.maintenance import maintenance_loop
 from backend.observability import metrics as observability
+from backend.observability.logs import RequestContext
 from backend.prompts.endpoints import router as prompts_router
 from backend.ratelimit.limiter import MemoryLimiter, RedisLimiter
 from backend.runs.backends.factory import build_backends
@@ -139,6 +140,7 @@ def create_app(
 
     install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: every line of a request carries its id
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
     for router in (*routers, safety_router, my_identity_router, admin_router, reset_router):

@@ -6,7 +6,6 @@ import logging
 import os
 import resource
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Coroutine
@@ -20,12 +19,10 @@ DEFAULT_UP_WORKERS = 100  # concurrent runs of the in-process worker of `playgro
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    """JSON lines by default (PLAYGROUND_LOG_FORMAT=text for people reading a terminal)."""
+    from backend.observability.logs import configure
+
+    configure(os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO"), os.environ.get("PLAYGROUND_LOG_FORMAT", "json"))
 
 
 def _raise_open_file_limit() -> None:
@@ -56,6 +53,7 @@ def _serve(app, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="info",
+        log_config=None,  # our handler and format (observability/logs.py), not uvicorn's own
         access_log=False,
         proxy_headers=True,
         timeout_graceful_shutdown=10,

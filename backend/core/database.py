@@ -72,6 +72,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         max_overflow=pool_size * 2,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,  # a failed statement's error (and so a log line) never carries a value
     )
 
 

@@ -25,7 +25,7 @@ from backend.catalogue.service import cost_micros
 from backend.core.database import is_transient_db_error
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
-from backend.observability import metrics
+from backend.observability import logs, metrics
 from backend.runs import repository as repo
 from backend.runs.backends.base import QueueEntry, StoredEvent
 from backend.runs.backends.factory import RunBackends
@@ -240,6 +240,8 @@ class Worker:
         run_id = str(run.id)
         self.in_flight[run_id] = flight
         metrics.IN_FLIGHT.inc()
+        logs.run_id.set(run_id)  # this task's context: every line of this run carries its id
+        logs.workspace_id.set(str(run.workspace_id))
         try:
             await self._execute(flight)
         finally:
@@ -592,6 +594,11 @@ class Worker:
             logger.warning("run %s: lease lost before it could be settled", run.id)
             return
         _observe(done, error)
+        logger.info(
+            "run finished",
+            extra={"status": done.status, "ttft_ms": done.ttft_ms, "duration_ms": done.duration_ms,
+                   "output_tokens": done.output_tokens, "error_kind": error.kind if error else None},
+        )
         await self._publish(admitted)
         async with flight.lock:
             await self._emit_locked(

@@ -14,6 +14,7 @@ from backend.core.errors import Unauthenticated
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
 from backend.identity import mfa, sso
+from backend.observability import logs
 from backend.ratelimit.limiter import Limiter
 from backend.workspaces import service
 from backend.workspaces.errors import CsrfFailed
@@ -116,6 +117,7 @@ def require_role(role: str):
         ws: Annotated[uuid.UUID, Path(description="Workspace id")],
     ) -> WorkspaceAccess:
         access = await service.workspace_access(session, principal, ws)
+        logs.workspace_id.set(str(ws))
         await mfa.require_2fa_for(session, principal, access.workspace)
         sso.require_sso_for(principal, access.workspace)
         service.require_at_least(access, role, "This action")

@@ -96,7 +96,7 @@ async def read_all(http, url: str, params: dict[str, str] | None = None, headers
 
 
 async def test_one_connection_streams_the_whole_grid(client, app, owner, ws):
-    slow_mock(app, 8)
+    slow_mock(app, 12)
     key = (await create_api_key(owner, ws))["key"]
     pid = await grid_prompt(client, ws)
     async with live_server(app) as base, api_client(base, key) as http, RunningWorker(app):

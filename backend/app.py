@@ -130,7 +130,9 @@ def create_app(
     # Connections are opened lazily, so building the app needs no running database.
     app.state.settings = settings
     app.state.keyring = keyring
-    app.state.engine = create_engine(settings.database_url)
+    app.state.engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size or 10, max_overflow=settings.db_max_overflow
+    )
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.redis = redis_client(settings.redis_url) if settings.redis_url else None
     app.state.run_backends = build_backends(app.state.redis, settings.redis_prefix)

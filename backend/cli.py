@@ -174,7 +174,8 @@ def worker(concurrency: int) -> None:
         import signal as signals
 
         # Every in-flight run saves progress about once a second: the pool grows with the concurrency.
-        engine = create_engine(url, pool_size=min(max(10, concurrency // 5), 20))
+        pool = settings.db_pool_size or min(max(10, concurrency // 5), 20)
+        engine = create_engine(url, pool_size=pool, max_overflow=settings.db_max_overflow)
         sessionmaker = create_sessionmaker(engine)
         redis = redis_client(settings.redis_url)
         backends = build_backends(redis, settings.redis_prefix)

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     # Cookies get the Secure flag when the request arrived over https; force it behind a TLS proxy.
     secure_cookies: bool = False
 
+    # Database connections per process: the pool, and how many more it may open in a burst. Size them so
+    # that every api and worker process together stay under the server's max_connections.
+    db_pool_size: int | None = Field(default=None, ge=1, description="Default: 10 (api), by concurrency (worker)")
+    db_max_overflow: int | None = Field(default=None, ge=0, description="Default: twice the pool")
+
     max_body_bytes: int = 2 * 1024 * 1024
     session_idle_days: int = 7
     session_absolute_days: int = 30

@@ -27,7 +27,7 @@ COMPOSE = ROOT / "infra" / "docker-compose.yml"
 CHART = ROOT / "infra" / "helm" / "prompt-playground"
 
 # Read by the backend directly rather than through Settings (checked below to be real).
-ENV_READ_OUTSIDE_SETTINGS = {"PLAYGROUND_LOG_LEVEL"}
+ENV_READ_OUTSIDE_SETTINGS = {"PLAYGROUND_LOG_LEVEL", "PLAYGROUND_LOG_FORMAT"}
 
 
 def setting_env_names() -> set[str]:

@@ -52,6 +52,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.config.signup | quote }}
 - name: PLAYGROUND_LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+- name: PLAYGROUND_LOG_FORMAT
+  value: {{ .Values.config.logFormat | quote }}
 {{- if .Values.extraEnv }}
 {{ toYaml .Values.extraEnv }}
 {{- end }}

@@ -27,6 +27,7 @@ from backend.crypto.service import Keyring
 from backend.datasets.endpoints import router as datasets_router
 from backend.identity.endpoints import admin_router, reset_router
 from backend.identity.endpoints import me_router as my_identity_router
+from backend.lifecycle.endpoints import router as lifecycle_router
 from backend.maintenance import maintenance_loop
 from backend.observability import metrics as observability
 from backend.observability.logs import RequestContext
@@ -145,7 +146,7 @@ def create_app(
     app.add_middleware(RequestContext)  # outermost: every line of a request carries its id
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)
-    for router in (*routers, safety_router, my_identity_router, admin_router, reset_router):
+    for router in (*routers, safety_router, my_identity_router, admin_router, reset_router, lifecycle_router):
         app.include_router(router, prefix=API_PREFIX)
     for router in (datasets_router, comparisons_router):
         app.include_router(router, prefix=API_PREFIX)

@@ -7,6 +7,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.lifecycle import service as lifecycle
 from backend.workspaces import service as workspaces
 
 logger = logging.getLogger(__name__)
@@ -16,7 +17,11 @@ async def run_once(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, 
     purged = 0
     while batch := await workspaces.purge_deleted_workspaces(sessionmaker):
         purged += batch
-    return {"workspaces_purged": purged}
+    expired = 0
+    while batch := await lifecycle.expire_run_contents(sessionmaker):
+        expired += batch
+        await asyncio.sleep(0)  # short transactions, one after another: the product keeps its turn
+    return {"workspaces_purged": purged, "run_contents_expired": expired}
 
 
 async def maintenance_loop(sessionmaker: async_sessionmaker[AsyncSession], *, interval: float = 60.0) -> None:

@@ -151,6 +151,8 @@ async def code_for_run(
     """"Get code" for a run: its pinned request as a program (python, typescript or curl)."""
     run = await service.get_run(session, access, run_id)
     view = await service.run_view(session, keyring, run)
+    if view["snapshot"] is None:
+        raise service.ContentsExpired(f"Run {run_id}'s contents were removed by the retention policy")
     return _code(request, access.workspace.id, view["snapshot"], language)
 
 

@@ -47,12 +47,14 @@ class Run(Base):
     provider: Mapped[str] = mapped_column(String(32), nullable=False)
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     # Everything needed to re-issue the request: rendered messages, variables, effective config, price.
-    snapshot: Mapped[bytes] = encrypted_column()
+    snapshot: Mapped[bytes | None] = encrypted_column(nullable=True)  # NULL once retention removed it
     output: Mapped[bytes | None] = encrypted_column(nullable=True)
     # Sealed JSON {thinking?, tool_uses?}: what the model thought and the tools it called, beside its text.
     extras: Mapped[bytes | None] = encrypted_column(nullable=True)
     output_valid: Mapped[bool | None] = mapped_column(Boolean)  # conforms to the output schema (None: no schema)
     thinking_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Set when the retention policy removed the run's contents (snapshot, output, thinking, tool calls).
+    contents_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Characters of output persisted so far: the database half of every event id (see events.py).
     output_chars: Mapped[int] = mapped_column(Integer, nullable=False, server_default=sql("0"))
     stop_reason: Mapped[str | None] = mapped_column(String(40))

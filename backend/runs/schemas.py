@@ -100,3 +100,6 @@ class RunOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    contents_expired_at: datetime | None = Field(
+        default=None, description="When the retention policy removed the snapshot and output (null: kept)"
+    )

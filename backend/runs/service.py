@@ -45,6 +45,10 @@ class RunNotFinished(Conflict):
     type, title = "run-not-finished", "The run has not finished"
 
 
+class ContentsExpired(Conflict):
+    type, title = "contents-expired", "The run's contents were removed by the retention policy"
+
+
 class IdempotencyMismatch(Conflict):
     type, title = "idempotency-key-reused", "Idempotency-Key reused with another request"
 
@@ -309,7 +313,7 @@ async def list_runs(session: AsyncSession, access: WorkspaceAccess, *, filters, 
 
 async def run_view(session: AsyncSession, keyring: Keyring, run: Run) -> dict[str, Any]:
     """The run as the API shows it, contents decrypted."""
-    snapshot = json.loads(await keyring.open_text(session, run, "snapshot"))
+    snapshot = json.loads(await keyring.open_text(session, run, "snapshot")) if run.snapshot is not None else None
     output = await keyring.open_text(session, run, "output") if run.output is not None else ""
     extras = json.loads(await keyring.open_text(session, run, "extras")) if run.extras is not None else {}
     return {
@@ -341,6 +345,7 @@ async def run_view(session: AsyncSession, keyring: Keyring, run: Run) -> dict[st
         "created_at": run.created_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
+        "contents_expired_at": run.contents_expired_at,
     }
 
 
@@ -396,6 +401,8 @@ async def rerun(
 ) -> Run:
     """A new run from the same snapshot: same rendered messages, config and price (output may differ)."""
     original = await get_run(session, access, run_id)
+    if original.snapshot is None:
+        raise ContentsExpired(f"Run {run_id}'s contents were removed by the retention policy; it cannot be rerun")
     snapshot = json.loads(await keyring.open_text(session, original, "snapshot"))
     version = await prompts.get_version_by_id(session, access.workspace.id, original.version_id)
     prepared = Prepared(version=version, snapshot=snapshot, price=snapshot["price"])

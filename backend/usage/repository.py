@@ -35,20 +35,27 @@ async def current_day(session: AsyncSession) -> date:
     return (await session.execute(text("SELECT (now() AT TIME ZONE 'utc')::date"))).scalar_one()
 
 
-async def reserve(session: AsyncSession, workspace_id: uuid.UUID, month: date, micros: int, budget: int | None) -> bool:
-    """Adds a reservation only if spent + reserved + it stays within the budget, in one conditional UPDATE:
-    concurrent requests serialise on the row and each re-checks the condition against the latest totals."""
-    await session.execute(insert(BudgetMonth).values(workspace_id=workspace_id, month=month).on_conflict_do_nothing())
-    conditions = [BudgetMonth.workspace_id == workspace_id, BudgetMonth.month == month]
-    if budget is not None:
-        conditions.append(BudgetMonth.spent_micros + BudgetMonth.reserved_micros + micros <= budget)
-    stmt = (
-        update(BudgetMonth)
-        .where(*conditions)
-        .values(reserved_micros=BudgetMonth.reserved_micros + micros)
-        .returning(BudgetMonth.workspace_id)
-    )
-    return (await session.execute(stmt)).first() is not None
+_RESERVE = text(
+    """
+    INSERT INTO budget_month AS b (workspace_id, month, reserved_micros, spent_micros)
+    SELECT :workspace_id, date_trunc('month', now() AT TIME ZONE 'utc')::date, :micros, 0
+    WHERE CAST(:budget AS bigint) IS NULL OR :micros <= CAST(:budget AS bigint)
+    ON CONFLICT (workspace_id, month) DO UPDATE
+    SET reserved_micros = b.reserved_micros + EXCLUDED.reserved_micros
+    WHERE CAST(:budget AS bigint) IS NULL
+       OR b.spent_micros + b.reserved_micros + EXCLUDED.reserved_micros <= CAST(:budget AS bigint)
+    RETURNING b.month
+    """
+)
+
+
+async def reserve_now(session: AsyncSession, workspace_id: uuid.UUID, micros: int, budget: int | None) -> date | None:
+    """Adds a reservation for this month (by the database clock) only if spent + reserved + it stays within the
+    budget, in one statement: the month's row is created with it or has it added. Concurrent requests
+    serialise on the row and each re-checks the condition against the latest totals. Answers the month, or
+    None when it does not fit."""
+    params = {"workspace_id": workspace_id, "micros": micros, "budget": budget}
+    return (await session.execute(_RESERVE, params)).scalar_one_or_none()
 
 
 async def settle(session: AsyncSession, workspace_id: uuid.UUID, month: date, reserved: int, actual: int) -> None:

@@ -115,8 +115,9 @@ async def reserve(
     session: AsyncSession, limits: Limits, workspace_id: uuid.UUID, run_id: uuid.UUID, micros: int
 ) -> date:
     """Reserves a run's worst-case cost; 402 with what is left when it does not fit. Returns the month."""
-    month = await repo.current_month(session)
-    if not await repo.reserve(session, workspace_id, month, micros, limits.monthly_budget_micros):
+    reserved_in = await repo.reserve_now(session, workspace_id, micros, limits.monthly_budget_micros)
+    if reserved_in is None:
+        month = await repo.current_month(session)
         spent, reserved = await repo.month_totals(session, workspace_id, month)
         budget = limits.monthly_budget_micros or 0
         remaining = max(budget - spent - reserved, 0)
@@ -127,8 +128,8 @@ async def reserve(
             required_usd=micros_to_usd(micros),
             budget_usd=_usd(budget),
         )
-    repo.add_ledger(session, workspace_id, run_id, "reserve", month, micros)
-    return month
+    repo.add_ledger(session, workspace_id, run_id, "reserve", reserved_in, micros)
+    return reserved_in
 
 
 def _bucket(ms: int | None) -> str | None:

@@ -241,6 +241,8 @@ async def add_case(
         raise DatasetNotFound(f"Dataset {dataset_id} not found")
     if run_id is not None:
         run_view = await runs.run_view(session, keyring, await runs.get_run(session, access, run_id))
+        if run_view["snapshot"] is None:
+            raise Invalid(["body", "run_id"], "this run's contents were emptied by the workspace's retention policy")
         variables = {k: v for k, v in run_view["snapshot"]["variables"].items() if isinstance(v, str)}
         if output_as_expected:
             expected = run_view["output"]

@@ -85,7 +85,7 @@ async def test_metrics_can_require_a_bearer_token(make_client, app):
 
 
 @pytest.mark.slow
-def test_the_worker_serves_its_own_metrics_on_its_port(database_url, redis_prefix):
+def test_the_worker_serves_its_own_metrics_on_its_port(database_url, redis_prefix, db_engine):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
     env.update(

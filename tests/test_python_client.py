@@ -83,7 +83,7 @@ def setup_workspace(base: str) -> tuple[str, str]:
         return ws, key
 
 
-def test_prompts_by_label_are_cached_and_revalidated_by_etag(server):
+def test_prompts_by_label_are_cached_and_revalidated_by_etag(server, db_engine):  # db_engine: emptied after
     ws, key = setup_workspace(server)
     transport = Counting()
     with Playground(server, key, ws, cache_seconds=0.2, transport=transport) as pg:
@@ -99,7 +99,7 @@ def test_prompts_by_label_are_cached_and_revalidated_by_etag(server):
         assert missing.value.status == 404 and missing.value.type == "prompt-not-found"
 
 
-def test_runs_stream_exactly_and_errors_are_problems(server):
+def test_runs_stream_exactly_and_errors_are_problems(server, db_engine):
     ws, key = setup_workspace(server)
     with Playground(server, key, ws) as pg:
         version = pg.prompt("greeting", label="production")

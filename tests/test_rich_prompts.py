@@ -79,7 +79,8 @@ async def test_a_version_keeps_its_tools_schema_and_images_sealed_and_dedupes_on
     without_tools = await save(client, ws, pid, messages=messages, output_schema=ANSWER_SCHEMA)
     assert without_tools.status_code == 201 and without_tools.json()["number"] == 2
     async with db_engine.connect() as conn:
-        stored = (await conn.execute(text("SELECT extras, messages FROM prompt_version WHERE number = 1"))).one()
+        query = text("SELECT extras, messages FROM prompt_version WHERE number = 1 AND prompt_id = :p")
+        stored = (await conn.execute(query, {"p": pid})).one()
     assert b"get_weather" not in stored.extras and PNG.encode()[:40] not in stored.messages  # sealed
     diff = (await client.get(f"/workspaces/{ws}/prompts/{pid}/versions/1/diff/2")).json()
     assert diff["changed"] and [e["key"] for e in diff["extras"]] == ["tools", "tool_choice"]

@@ -58,8 +58,8 @@ def cluster(database_url: str):
     workers = []
     for index in range(2):
         with open(tmp / f"worker-{index}.log", "wb") as out:
-            workers.append(subprocess.Popen([*PLAYGROUND, "worker", "--concurrency", "50"], env=env, stdout=out,
-                                            stderr=out))
+            command = [*PLAYGROUND, "worker", "--concurrency", "50"]
+            workers.append(subprocess.Popen(command, env=env, stdout=out, stderr=out))
     try:
         yield SimpleNamespace(apis=[f"http://127.0.0.1:{p}" for p in ports], workers=workers, tmp=tmp)
     finally:
@@ -83,7 +83,7 @@ def prepare(base: str) -> SimpleNamespace:
         return SimpleNamespace(ws=ws, prompt_id=pid, cookies=dict(web.cookies), csrf=web.headers["X-CSRF-Token"])
 
 
-async def test_two_apis_and_two_workers_under_mixed_load_lose_nothing(cluster):
+async def test_two_apis_and_two_workers_under_mixed_load_lose_nothing(cluster, db_engine):  # emptied after
     user = prepare(cluster.apis[0])
     clients = [
         httpx.AsyncClient(base_url=f"{base}/api/v1", cookies=user.cookies, headers={"X-CSRF-Token": user.csrf},

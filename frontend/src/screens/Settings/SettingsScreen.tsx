@@ -1,7 +1,8 @@
-// Workspace settings: members and invitations, API keys, provider keys, limits, safety policy.
+// Workspace settings: members and invitations, API keys, provider keys, limits, safety policy, audit log.
 import { useParams } from "react-router";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { ApiKeys } from "./ApiKeys";
+import { AuditLog } from "./AuditLog";
 import { LimitsForm } from "./LimitsForm";
 import { Members } from "./Members";
 import { Providers } from "./Providers";
@@ -28,6 +29,7 @@ export function SettingsScreen() {
           <SafetyPolicyForm ws={ws} admin={admin} />
         </div>
       </div>
+      <AuditLog ws={ws} admin={admin} />
     </section>
   );
 }

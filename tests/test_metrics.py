@@ -1,5 +1,6 @@
 """Prometheus metrics: the api's /metrics (runs created and refused, streams, queue) and the worker's
-(runs finished, TTFT and duration, provider errors, runs in flight), optionally behind a bearer token."""
+(runs finished, TTFT and duration, provider errors, runs in flight), optionally behind a bearer token; the
+worker's /healthz on the same port."""
 
 from __future__ import annotations
 
@@ -114,6 +115,7 @@ def test_the_worker_serves_its_own_metrics_on_its_port(database_url, redis_prefi
         assert response.status_code == 200
         assert "playground_worker_runs_in_flight 0.0" in response.text
         assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 401
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "ok"}  # liveness, no token
         assert httpx.get(f"http://127.0.0.1:{port}/other", headers={"Authorization": "Bearer x"}).status_code == 404
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -16,7 +16,10 @@ def metrics_app(token: str | None) -> Any:
         if scope["type"] != "http":
             return
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        if scope["path"] != "/metrics":
+        if scope["path"] == "/healthz":
+            # Liveness: the answer comes from the worker's own event loop, so a stuck loop fails it. No token.
+            status, body, content_type = 200, b'{"status":"ok"}', "application/json"
+        elif scope["path"] != "/metrics":
             status, body, content_type = 404, b"not found\n", "text/plain"
         elif not metrics.authorized(token, headers.get("authorization")):
             status, body, content_type = 401, b"metrics need the bearer token\n", "text/plain"

@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.async_api import Page, expect
 
-from tests.browser.conftest import screenshot
-from tests.browser.helpers import create_prompt, output_text, sign_up, type_into
+from tests.browser.conftest import screenshot, unique_email
+from tests.browser.helpers import PASSWORD, api, create_prompt, output_text, sign_up, type_into
 
 pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
@@ -163,3 +163,58 @@ async def test_errors_show_the_problem_detail(page: Page, expected_http_errors: 
     await page.get_by_role("button", name="New prompt").click()
     await expect(page.get_by_role("alert")).to_contain_text("A prompt named 'twin' already exists in this workspace")
     await expect(page.get_by_role("table", name="Prompts").locator("tbody tr")).to_have_count(1)
+
+
+async def test_thinking_tool_call_and_get_code(page: Page):
+    """A version with a tool the model must call and a thinking budget, run in the editor: the thinking and
+    the tool call show live and in run detail; "Get code" writes a program for the draft and for the run."""
+    await api(page, "POST", "/auth/signup", {"email": unique_email("tina"), "password": PASSWORD, "name": "Tina"})
+    ws = (await api(page, "POST", "/workspaces", {"name": "Tools"}))["id"]
+    prompt = await api(page, "POST", f"/workspaces/{ws}/prompts", {"name": "searcher", "description": ""})
+    tool = {
+        "name": "search",
+        "description": "Searches the web",
+        "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]},
+    }
+    version = {
+        "system": "",
+        "messages": [{"role": "user", "content": "Find {{topic}}"}],
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 2048, "thinking_budget": 1024},
+        "tools": [tool],
+        "tool_choice": {"type": "any"},
+        "message": "with a tool",
+    }
+    await api(page, "POST", f"/workspaces/{ws}/prompts/{prompt['id']}/versions", version)
+
+    await page.goto(f"/w/{ws}/prompts/{prompt['id']}")
+    await page.get_by_test_id("variable-input-topic").fill("red apples")
+    await page.get_by_test_id("run-button").click()
+    await expect(page.get_by_test_id("run-status")).to_contain_text("succeeded")
+    await expect(page.get_by_test_id("run-thinking")).to_contain_text("apples red Find")
+    card = page.get_by_test_id("tool-use")
+    await expect(card).to_have_count(1)
+    await expect(card.get_by_test_id("tool-use-name")).to_have_text("search")
+    await expect(card.get_by_test_id("tool-use-input")).to_have_text('{\n  "query": "Find red apples"\n}')
+    assert await output_text(page) == ""
+
+    # Get code for the draft: the same request, in each language.
+    await page.get_by_test_id("get-code-button").click()
+    dialog = page.get_by_test_id("code-dialog")
+    # A mock run's program calls this playground's own API with the same version and variables.
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text(prompt["id"])
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text("red apples")
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text("PLAYGROUND_API_KEY")
+    await dialog.get_by_test_id("code-tab-curl").click()
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text("curl")
+    await dialog.get_by_role("button", name="Close").click()
+    await expect(dialog).to_have_count(0)
+
+    # The run's own page shows the same, and its code.
+    await page.get_by_test_id("run-output").locator("xpath=..").get_by_role("link").first.click()
+    await expect(page.get_by_test_id("run-status")).to_have_text("succeeded")
+    await expect(page.get_by_test_id("tool-use-name")).to_have_text("search")
+    await expect(page.get_by_test_id("run-thinking")).to_contain_text("apples red Find")
+    await page.get_by_test_id("get-code-button").click()
+    await dialog.get_by_test_id("code-tab-typescript").click()
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text(prompt["id"])
+    await expect(dialog.get_by_test_id("code-text")).to_contain_text("red apples")

@@ -1,5 +1,5 @@
 // The editor's draft: what a user is writing, kept in localStorage so nothing is lost on reload.
-import type { Message, ModelConfig, Version } from "../api/types";
+import type { Message, ModelConfig, Version, VersionContent } from "../api/types";
 import { asContent } from "./content";
 
 export type Draft = {
@@ -8,7 +8,20 @@ export type Draft = {
   messages: Message[];
   model_config: ModelConfig;
   variables: Record<string, string>;
+  // Tools, tool choice and output schema of the version (kept so a run or save of the draft carries them).
+  tools?: VersionContent["tools"];
+  tool_choice?: VersionContent["tool_choice"];
+  output_schema?: VersionContent["output_schema"];
 };
+
+/** The version content a draft stands for: what a run of it or a save of it sends. */
+export function draftContent(draft: Draft): VersionContent {
+  const content: VersionContent = { system: draft.system, messages: draft.messages, model_config: draft.model_config };
+  if (draft.tools && draft.tools.length > 0) content.tools = draft.tools;
+  if (draft.tool_choice) content.tool_choice = draft.tool_choice;
+  if (draft.output_schema) content.output_schema = draft.output_schema;
+  return content;
+}
 
 export const DEFAULT_MODEL: ModelConfig = { provider: "mock", model: "mock-1", max_tokens: 256, temperature: 0.7 };
 
@@ -26,6 +39,9 @@ export function draftFromVersion(version: Version, variables: Record<string, str
     })),
     model_config: { ...DEFAULT_MODEL, ...(version.model_config as Partial<ModelConfig>) },
     variables,
+    ...(version.tools?.length ? { tools: version.tools as VersionContent["tools"] } : {}),
+    ...(version.tool_choice ? { tool_choice: version.tool_choice as VersionContent["tool_choice"] } : {}),
+    ...(version.output_schema ? { output_schema: version.output_schema } : {}),
   };
 }
 
@@ -40,7 +56,10 @@ function contentKey(draft: Draft): string {
   return JSON.stringify([
     draft.system,
     draft.messages.map((m) => [m.role, m.content]),
-    [mc.provider, mc.model, mc.max_tokens, mc.temperature ?? null, mc.top_p ?? null, mc.top_k ?? null, mc.stop_sequences ?? []],
+    [mc.provider, mc.model, mc.max_tokens, mc.temperature ?? null, mc.top_p ?? null, mc.top_k ?? null, mc.stop_sequences ?? [], mc.thinking_budget ?? null],
+    draft.tools?.length ? draft.tools : null,
+    draft.tool_choice ?? null,
+    draft.output_schema ?? null,
   ]);
 }
 

@@ -1,6 +1,6 @@
 import { keepPreviousData, useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, query } from "../client";
-import type { Estimate, Run, RunAccepted, RunIn, RunPage } from "../types";
+import type { CodeLanguage, CodeOut, Estimate, Run, RunAccepted, RunIn, RunPage } from "../types";
 import { runKeys, type RunFilters } from "./keys";
 
 const base = (ws: string) => `/workspaces/${ws}/runs`;
@@ -46,5 +46,27 @@ export function useRerun(ws: string) {
   return useMutation({
     mutationFn: (id: string) => api.post<RunAccepted>(`${base(ws)}/${id}/rerun`),
     onSuccess: () => client.invalidateQueries({ queryKey: runKeys.all(ws) }),
+  });
+}
+
+/** "Get code" for a run: a program making the request the run made. */
+export function useRunCode(ws: string, id: string | null, language: CodeLanguage) {
+  return useQuery({
+    queryKey: runKeys.code(ws, id ?? "", language),
+    queryFn: () => api.get<CodeOut>(`${base(ws)}/${id}/code${query({ language })}`),
+    enabled: !!id,
+    retry: false,
+    staleTime: Infinity,
+  });
+}
+
+/** "Get code" for what a run of this body would send (a version or a draft; nothing is run or saved). */
+export function useDraftCode(ws: string, body: RunIn | null, language: CodeLanguage) {
+  return useQuery({
+    queryKey: runKeys.draftCode(ws, body, language),
+    queryFn: () => api.post<CodeOut>(`${base(ws)}/code${query({ language })}`, body),
+    enabled: body !== null,
+    retry: false,
+    staleTime: 60_000,
   });
 }

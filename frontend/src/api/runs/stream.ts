@@ -4,7 +4,7 @@ import { API } from "../client";
 import { applyEvent, initialStreamState, isTerminal, type StreamState, TERMINAL_EVENTS } from "./streamState";
 
 const STORAGE_KEY = "pp.stream";
-const EVENT_TYPES = ["run.queued", "run.started", "run.delta", "run.usage", "run.flagged", ...TERMINAL_EVENTS];
+const EVENT_TYPES = ["run.queued", "run.started", "run.delta", "run.thinking", "run.tool_use", "run.usage", "run.flagged", ...TERMINAL_EVENTS];
 
 type Listener = () => void;
 

@@ -52,3 +52,22 @@ describe("money", () => {
     expect(formatUsd(null)).toBe("—");
   });
 });
+
+describe("thinking and tool calls", () => {
+  it("accumulates run.thinking and run.tool_use events live", () => {
+    let state = applyEvent(start(), { type: "run.thinking", id: "1", data: { text: "world " } }, 1200);
+    state = applyEvent(state, { type: "run.thinking", id: "2", data: { text: "hello" } }, 1300);
+    state = applyEvent(state, { type: "run.tool_use", id: "3", data: { id: "toolu_1", name: "lookup", input: { q: "hello world" } } }, 1400);
+    expect(state.thinking).toBe("world hello");
+    expect(state.toolUses).toEqual([{ id: "toolu_1", name: "lookup", input: { q: "hello world" } }]);
+    expect(state.firstTokenAtMs).toBe(1200);
+    expect(state.status).toBe("running");
+  });
+
+  it("takes them from the final run object for a tab that attached late", () => {
+    const run = { status: "succeeded", output: "", thinking: "b a", tool_uses: [{ id: "t", name: "f", input: { x: 1 } }], usage: {} };
+    const state = applyEvent(start(), { type: "run.completed", id: "9", data: run }, 0);
+    expect(state.thinking).toBe("b a");
+    expect(state.toolUses).toEqual([{ id: "t", name: "f", input: { x: 1 } }]);
+  });
+});

@@ -6,6 +6,8 @@ export type StreamState = {
   runId: string;
   promptId: string | null;
   text: string;
+  thinking: string; // run.thinking deltas so far (or the final run's thinking)
+  toolUses: ToolUse[]; // run.tool_use events so far (or the final run's tool_uses)
   lastEventId: string | null;
   status: RunStatus;
   deltas: number;
@@ -18,13 +20,15 @@ export type StreamState = {
   error: string | null;
 };
 
+export type ToolUse = { id: string; name: string; input: unknown };
+
 export type StreamEvent = { type: string; id: string | null; data: unknown };
 
 export const TERMINAL_EVENTS = ["run.completed", "run.failed", "run.cancelled"] as const;
 
 export function initialStreamState(ws: string, runId: string, promptId: string | null, nowMs: number): StreamState {
   return {
-    ws, runId, promptId, text: "", lastEventId: null, status: "queued", deltas: 0, inputTokens: null,
+    ws, runId, promptId, text: "", thinking: "", toolUses: [], lastEventId: null, status: "queued", deltas: 0, inputTokens: null,
     outputTokens: null, flags: [], run: null, startedAtMs: nowMs, firstTokenAtMs: null, error: null,
   };
 }
@@ -49,6 +53,20 @@ export function applyEvent(state: StreamState, event: StreamEvent, nowMs: number
         deltas: state.deltas + 1,
         firstTokenAtMs: state.firstTokenAtMs ?? nowMs,
       };
+    case "run.thinking":
+      return {
+        ...next,
+        status: "running",
+        thinking: (state.thinking ?? "") + String(data.text ?? ""),
+        firstTokenAtMs: state.firstTokenAtMs ?? nowMs,
+      };
+    case "run.tool_use":
+      return {
+        ...next,
+        status: "running",
+        toolUses: [...(state.toolUses ?? []), asToolUse(data)],
+        firstTokenAtMs: state.firstTokenAtMs ?? nowMs,
+      };
     case "run.usage":
       return {
         ...next,
@@ -68,6 +86,8 @@ export function applyEvent(state: StreamState, event: StreamEvent, nowMs: number
         // The deltas received are the output (the server guarantees it); the final object fills in only
         // for a tab that attached after the text had streamed.
         text: state.text === "" && typeof run.output === "string" ? run.output : state.text,
+        thinking: state.thinking ? state.thinking : (run.thinking ?? ""),
+        toolUses: state.toolUses?.length ? state.toolUses : (run.tool_uses ?? []).map(asToolUse),
         inputTokens: run.usage?.input_tokens ?? state.inputTokens,
         outputTokens: run.usage?.output_tokens ?? state.outputTokens,
       };
@@ -75,6 +95,11 @@ export function applyEvent(state: StreamState, event: StreamEvent, nowMs: number
     default:
       return next;
   }
+}
+
+export function asToolUse(data: unknown): ToolUse {
+  const d = (data ?? {}) as Record<string, unknown>;
+  return { id: String(d.id ?? ""), name: String(d.name ?? ""), input: d.input ?? {} };
 }
 
 /** Output tokens so far: the provider's figure when it has given one, else one per delta received. */

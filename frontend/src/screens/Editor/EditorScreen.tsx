@@ -1,5 +1,5 @@
 // The editor: a prompt's draft (system, messages, variables, model), Run with streaming output, Save version.
-import { useEffect, useMemo } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useParams, useSearchParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../../api/client";
@@ -10,7 +10,7 @@ import type { RunIn } from "../../api/types";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { contentText } from "../../lib/content";
-import { draftFromVersion, isDirty } from "../../lib/draft";
+import { draftContent, draftFromVersion, isDirty } from "../../lib/draft";
 import { useDebounced } from "../../lib/useDebounced";
 import { extractVariables } from "../../lib/variables";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
@@ -19,6 +19,7 @@ import { MessagesPanel } from "./MessagesPanel";
 import { ModelPanel } from "./ModelPanel";
 import { VariablesPanel } from "./VariablesPanel";
 import { RunPanel } from "./RunPanel";
+import { CodeDialog } from "../../components/CodeDialog";
 import { SaveVersionForm } from "./SaveVersionForm";
 import { UnsavedGuard } from "./UnsavedGuard";
 import { useDraft } from "./useDraft";
@@ -58,12 +59,13 @@ export function EditorScreen() {
   const body: RunIn | null = useMemo(() => {
     if (!draft) return null;
     const variables = Object.fromEntries(names.map((n) => [n, draft.variables[n] ?? ""]));
-    return { prompt_id: promptId, draft: { system: draft.system, messages: draft.messages, model_config: draft.model_config }, variables };
+    return { prompt_id: promptId, draft: draftContent(draft), variables };
   }, [draft, names, promptId]);
   const estimate = useEstimate(ws, useDebounced(canEdit ? body : null, 400));
   const models = useModels(ws);
   const model = models.data?.find((m) => m.provider === draft?.model_config.provider && m.model === draft?.model_config.model);
 
+  const [showCode, setShowCode] = useState(false);
   const start = useStartRun(ws);
   const cancel = useCancelRun(ws);
   const save = useSaveVersion(ws, promptId);
@@ -91,11 +93,15 @@ export function EditorScreen() {
       <UnsavedGuard dirty={dirty} />
       <div className="page-head">
         <h1>{prompt.data.name}</h1>
+        <button type="button" data-testid="get-code-button" disabled={!body} onClick={() => setShowCode(true)}>
+          Get code
+        </button>
         <span className="muted">
           {shownBase ? `v${shownBase}` : "new prompt"}
           {dirty ? " · edited" : ""}
         </span>
       </div>
+      {showCode && body && <CodeDialog ws={ws} source={{ body }} onClose={() => setShowCode(false)} />}
       <div className="editor-grid">
         <MessagesPanel draft={draft} readOnly={!canEdit} setDraft={setDraft} onRun={run} />
         <div className="side">
@@ -135,7 +141,7 @@ export function EditorScreen() {
           onDiscard={discard}
           onSave={(message) =>
             save.mutate(
-              { system: draft.system, messages: draft.messages, model_config: draft.model_config, message },
+              { ...draftContent(draft), message },
               // The content saved is the draft's (unless typing went on meanwhile): only its base moves.
               { onSuccess: (version) => setDraft((d) => ({ ...d, baseVersion: version.number })) },
             )

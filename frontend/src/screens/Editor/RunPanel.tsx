@@ -3,6 +3,7 @@ import { Link } from "react-router";
 import type { WorkspaceModel } from "../../api/types";
 import { costMicros, formatUsd, liveOutputTokens, type StreamState } from "../../api/runs";
 import { ErrorBox } from "../../components/States";
+import { RunExtras } from "../../components/RunExtras";
 import { formatMs } from "../../lib/format";
 
 type Props = {
@@ -63,6 +64,9 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
       <ErrorBox error={error} title="Could not run" />
       {stream?.error && <ErrorBox error={stream.error} />}
       {stream?.run?.error && <ErrorBox error={String(stream.run.error.detail ?? stream.run.error.message ?? "The run failed")} title="The run failed" />}
+      {stream && (
+        <RunExtras thinking={stream.thinking ?? ""} toolUses={stream.toolUses ?? []} outputValid={stream.run?.output_valid} live={live} />
+      )}
       <pre className="run-output" data-testid="run-output" aria-label="Output" aria-live="off" tabIndex={0}>
         {stream?.text ?? ""}
       </pre>

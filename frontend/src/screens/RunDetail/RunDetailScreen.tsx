@@ -1,10 +1,12 @@
 // One run: pinned snapshot, output, usage, cost, timings, flags; open in editor, rerun; attaches to a live stream.
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../../api/client";
-import { formatUsd, runKeys, runStreamer, useCancelRun, useRerun, useRun, useRunStream } from "../../api/runs";
+import { asToolUse, formatUsd, runKeys, runStreamer, useCancelRun, useRerun, useRun, useRunStream } from "../../api/runs";
 import { TERMINAL_STATUSES } from "../../api/types";
+import { CodeDialog } from "../../components/CodeDialog";
+import { RunExtras } from "../../components/RunExtras";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { formatDate, formatMs } from "../../lib/format";
@@ -18,6 +20,7 @@ export function RunDetailScreen() {
   const rerun = useRerun(ws);
   const cancel = useCancelRun(ws);
   const navigate = useNavigate();
+  const [showCode, setShowCode] = useState(false);
   const client = useQueryClient();
   const canEdit = atLeast(useMembership(), "editor");
   const unfinished = run.data && !TERMINAL_STATUSES.includes(run.data.status);
@@ -46,6 +49,9 @@ export function RunDetailScreen() {
         <Link className="button" to={`/w/${ws}/prompts/${r.prompt_id}?version=${r.version}&run=${r.id}`}>
           Open in editor
         </Link>
+        <button type="button" data-testid="get-code-button" onClick={() => setShowCode(true)}>
+          Get code
+        </button>
         {canEdit && (
           <button type="button" onClick={() => rerun.mutate(r.id, { onSuccess: (a) => navigate(`/w/${ws}/runs/${a.id}`) })}>
             Rerun
@@ -57,6 +63,7 @@ export function RunDetailScreen() {
           </button>
         )}
       </div>
+      {showCode && <CodeDialog ws={ws} source={{ runId: r.id }} onClose={() => setShowCode(false)} />}
       {temperature > 0 && <p className="muted">Temperature {temperature}: a rerun may answer differently.</p>}
       <ErrorBox error={rerun.error ?? cancel.error} />
       {r.error && <ErrorBox error={String(r.error.detail ?? r.error.message ?? JSON.stringify(r.error))} title="The run failed" />}
@@ -72,6 +79,7 @@ export function RunDetailScreen() {
         <dt>Tokens</dt>
         <dd>
           {r.usage.input_tokens ?? "—"} in · {live && !live.run ? live.deltas : (r.usage.output_tokens ?? "—")} out
+          {r.usage.thinking_tokens ? ` (${r.usage.thinking_tokens} thinking)` : ""}
           {r.usage.estimated ? " (estimated)" : ""}
         </dd>
         <dt>Cost</dt>
@@ -94,6 +102,12 @@ export function RunDetailScreen() {
         )}
       </dl>
       <h2>Output</h2>
+      <RunExtras
+        thinking={live ? live.thinking ?? "" : (r.thinking ?? "")}
+        toolUses={live ? (live.toolUses ?? []) : (r.tool_uses ?? []).map(asToolUse)}
+        outputValid={r.output_valid}
+        live={!!live && !live.run}
+      />
       <pre className="run-output" data-testid="run-output" tabIndex={0} aria-label="Output">
         {output}
       </pre>

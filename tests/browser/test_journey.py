@@ -165,9 +165,12 @@ async def test_errors_show_the_problem_detail(page: Page, expected_http_errors: 
     await expect(page.get_by_role("table", name="Prompts").locator("tbody tr")).to_have_count(1)
 
 
-async def test_thinking_tool_call_and_get_code(page: Page):
+async def test_thinking_tool_call_and_get_code(page: Page, expected_http_errors: list[int]):
     """A version with a tool the model must call and a thinking budget, run in the editor: the thinking and
-    the tool call show live and in run detail; "Get code" writes a program for the draft and for the run."""
+    the tool call show live and in run detail; "Get code" writes a program for the draft and for the run.
+    Then the editor's own fields: an invalid thinking budget shows the server's detail, and an output schema
+    instead of the tool gives a structured answer that matches it."""
+    expected_http_errors.append(422)
     await api(page, "POST", "/auth/signup", {"email": unique_email("tina"), "password": PASSWORD, "name": "Tina"})
     ws = (await api(page, "POST", "/workspaces", {"name": "Tools"}))["id"]
     prompt = await api(page, "POST", f"/workspaces/{ws}/prompts", {"name": "searcher", "description": ""})
@@ -218,3 +221,24 @@ async def test_thinking_tool_call_and_get_code(page: Page):
     await dialog.get_by_test_id("code-tab-typescript").click()
     await expect(dialog.get_by_test_id("code-text")).to_contain_text(prompt["id"])
     await expect(dialog.get_by_test_id("code-text")).to_contain_text("red apples")
+
+    # Back in the editor: the version's tool is in its JSON box; a thinking budget too small is refused.
+    await page.goto(f"/w/{ws}/prompts/{prompt['id']}")
+    await expect(page.get_by_test_id("tools-json")).to_have_value(re.compile(r'"name": "search"'))
+    await expect(page.get_by_test_id("tool-choice")).to_have_value("any")
+    await page.get_by_test_id("thinking-budget").fill("10")
+    await page.get_by_test_id("run-button").click()
+    await expect(page.get_by_role("alert").filter(has_text="Could not run")).to_contain_text("thinking_budget")
+    await page.get_by_test_id("tools-json").fill("[{")
+    await expect(page.get_by_test_id("tools-json-error")).to_contain_text("Invalid JSON")
+
+    # No tools, no thinking, an output schema: the answer is JSON that matches it.
+    await page.get_by_test_id("thinking-budget").fill("")
+    await page.get_by_test_id("tools-json").fill("")
+    schema = '{"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}'
+    await page.get_by_test_id("output-schema-json").fill(schema)
+    await page.get_by_test_id("run-button").click()
+    await expect(page.get_by_test_id("run-status")).to_contain_text("succeeded")
+    await expect(page.get_by_test_id("run-output")).to_have_text('{"answer": "Find red apples"}')
+    await expect(page.get_by_test_id("run-output-valid")).to_have_text("matches schema")
+    await expect(page.get_by_test_id("tool-use")).to_have_count(0)

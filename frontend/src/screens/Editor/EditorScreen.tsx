@@ -19,6 +19,7 @@ import { MessagesPanel } from "./MessagesPanel";
 import { ModelPanel } from "./ModelPanel";
 import { VariablesPanel } from "./VariablesPanel";
 import { RunPanel } from "./RunPanel";
+import { ToolsPanel } from "./ToolsPanel";
 import { CodeDialog } from "../../components/CodeDialog";
 import { SaveVersionForm } from "./SaveVersionForm";
 import { UnsavedGuard } from "./UnsavedGuard";
@@ -112,6 +113,13 @@ export function EditorScreen() {
             onChange={(model_config) => setDraft((d) => ({ ...d, model_config }))}
             estimate={estimate.data}
             estimateError={estimate.error}
+          />
+          <ToolsPanel
+            tools={draft.tools ?? []}
+            toolChoice={draft.tool_choice ?? null}
+            outputSchema={draft.output_schema ?? null}
+            readOnly={!canEdit}
+            onChange={(change) => setDraft((d) => ({ ...d, ...change }))}
           />
           <VariablesPanel
             names={names}

@@ -101,6 +101,20 @@ export function ModelPanel({ ws, config, readOnly, onChange, estimate, estimateE
             onChange={(e) => onChange({ ...config, top_k: number(e.target.value) })}
           />
         </div>
+        <div className="field">
+          <label htmlFor={`${id}-thinking`}>Thinking budget</label>
+          <input
+            id={`${id}-thinking`}
+            data-testid="thinking-budget"
+            type="number"
+            min={1024}
+            step={1}
+            placeholder="off"
+            value={config.thinking_budget ?? ""}
+            disabled={readOnly}
+            onChange={(e) => onChange({ ...config, thinking_budget: number(e.target.value) })}
+          />
+        </div>
         <StopSequencesField
           id={`${id}-stop`}
           value={config.stop_sequences ?? []}

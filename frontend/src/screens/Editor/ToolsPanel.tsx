@@ -67,10 +67,22 @@ function JsonBox<T>({ id, label, testId, value, parse, readOnly, placeholder, on
 
 export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange }: Props) {
   const id = useId();
+  // Folded away until used, so the run panel stays in view; open when the draft has tools or a schema.
+  const [open, setOpen] = useState(() => tools.length > 0 || outputSchema !== null);
+  const used = tools.length > 0 || outputSchema !== null;
+  useEffect(() => {
+    if (used) setOpen(true);
+  }, [used]);
   const choice = toolChoice ? (toolChoice.type === "tool" ? `tool:${toolChoice.name ?? ""}` : toolChoice.type) : "";
   return (
-    <section className="panel" aria-label="Tools and output">
-      <h2 className="panel-title">Tools and output</h2>
+    <details
+      className="panel"
+      aria-label="Tools and output"
+      data-testid="tools-panel"
+      open={open}
+      onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}
+    >
+      <summary className="panel-title">Tools and output</summary>
       <JsonBox
         id={`${id}-tools`}
         label="Tools (JSON)"
@@ -116,6 +128,6 @@ export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange
         placeholder='{"type": "object", "properties": {"answer": {"type": "string"}}}'
         onValid={(value) => onChange({ output_schema: value })}
       />
-    </section>
+    </details>
   );
 }

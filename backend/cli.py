@@ -23,6 +23,9 @@ def _configure_logging() -> None:
     from backend.observability.logs import configure
 
     configure(os.environ.get("PLAYGROUND_LOG_LEVEL", "INFO"), os.environ.get("PLAYGROUND_LOG_FORMAT", "json"))
+    from backend.observability.tracing import configure as configure_tracing
+
+    configure_tracing(os.environ.get("OTEL_SERVICE_NAME", "prompt-playground"))
 
 
 def _raise_open_file_limit() -> None:

@@ -13,7 +13,7 @@ from sse_starlette.sse import EventSourceResponse
 from backend.core.database import DbSession
 from backend.core.errors import ProblemError
 from backend.core.pagination import Page, decode_cursor, encode_cursor
-from backend.observability import metrics
+from backend.observability import metrics, tracing
 from backend.runs import service
 from backend.runs.backends.factory import RunBackends
 from backend.runs.code import code_for
@@ -66,9 +66,10 @@ async def create_run(
     workspace's safety policy blocks is a 422 naming the detector; nothing is created, and it is audited."""
     workspace_id = access.workspace.id
     try:
-        run = await service.create_run(
-            session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
-        )
+        with tracing.tracer.start_as_current_span("run.create", attributes={"workspace.id": str(workspace_id)}):
+            run = await service.create_run(
+                session, keyring, settings, backends, limiter, access, body, idempotency_key=idempotency_key
+            )
     except SafetyBlocked as blocked:
         metrics.REFUSALS.labels("safety").inc()
         await _audit_blocked(request, workspace_id, actor, blocked, body.prompt_id)

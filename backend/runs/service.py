@@ -19,6 +19,7 @@ from backend.core.database import after_commit
 from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields, NotFound, ProblemError, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
+from backend.observability import tracing
 from backend.prompts import service as prompts
 from backend.ratelimit.limiter import Limiter
 from backend.runs import repository as repo
@@ -229,11 +230,12 @@ async def _insert(
     events = [RunEvent(1, "run.queued", {"run_id": str(run.id)})]
     events += [RunEvent(2 + i, "run.flagged", flag) for i, flag in enumerate(input_flags)]
     sealed = [(str(run.id), await seal_event(session, keyring, run.workspace_id, run.id, e)) for e in events]
+    traceparent = tracing.current_traceparent()  # the worker's spans continue this request's trace
 
     async def hand_off() -> None:
         await backends.events.append_many(sealed)
         if dispatch:
-            await backends.queue.publish(str(run.id))
+            await backends.queue.publish(str(run.id), traceparent)
 
     after_commit(session, hand_off)
     return run

@@ -25,7 +25,7 @@ from backend.catalogue.service import cost_micros
 from backend.core.database import is_transient_db_error
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
-from backend.observability import logs, metrics
+from backend.observability import logs, metrics, tracing
 from backend.runs import repository as repo
 from backend.runs.backends.base import QueueEntry, StoredEvent
 from backend.runs.backends.factory import RunBackends
@@ -181,8 +181,9 @@ class Worker:
                 await asyncio.sleep(1)
                 continue
             self._release(free - len(runs))
+            traces = {entry.run_id: entry.trace for entry in entries}
             for run in runs:
-                task = asyncio.create_task(self.execute(run))
+                task = asyncio.create_task(self.execute(run, traces.get(str(run.id))))
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
 
@@ -235,15 +236,19 @@ class Worker:
 
     # One run
 
-    async def execute(self, run: Run) -> None:
+    async def execute(self, run: Run, trace: str | None = None) -> None:
         flight = InFlight(run=run, seq=first_worker_seq(run.flags))
         run_id = str(run.id)
         self.in_flight[run_id] = flight
         metrics.IN_FLIGHT.inc()
         logs.run_id.set(run_id)  # this task's context: every line of this run carries its id
         logs.workspace_id.set(str(run.workspace_id))
+        attributes = {"run.id": run_id, "provider": run.provider, "model": run.model, "attempt": run.attempts}
         try:
-            await self._execute(flight)
+            with tracing.tracer.start_as_current_span(
+                "run.execute", context=tracing.context_from(trace), attributes=attributes
+            ):
+                await self._execute(flight)
         finally:
             metrics.IN_FLIGHT.dec()
             self.in_flight.pop(run_id, None)
@@ -268,6 +273,11 @@ class Worker:
         error: ProviderError | None = None
 
         async def consume() -> None:
+            nonlocal finished
+            with tracing.tracer.start_as_current_span("provider.stream", attributes={"provider": run.provider}):
+                await consume_events()
+
+        async def consume_events() -> None:
             nonlocal finished
             async for event in stream:
                 if isinstance(event, TextDelta):

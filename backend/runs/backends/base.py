@@ -11,13 +11,14 @@ from typing import Protocol
 class QueueEntry:
     entry_id: str  # backend-specific; pass it back to ack()
     run_id: str
+    trace: str | None = None  # the W3C traceparent of the request that accepted the run, if traced
 
 
 class RunQueue(Protocol):
     """Dispatch of runs that may start now. At-least-once: a run can be delivered twice; claiming in the
     database makes the second delivery a no-op. Entries are acked when the run is claimed."""
 
-    async def publish(self, run_id: str) -> None: ...
+    async def publish(self, run_id: str, trace: str | None = None) -> None: ...
 
     async def consume(self, consumer: str, *, count: int, block_ms: int) -> list[QueueEntry]:
         """New entries for this consumer; waits up to block_ms when there are none."""

@@ -35,9 +35,9 @@ class MemoryRunQueue:
         self._ids = itertools.count(1)
         self._published = asyncio.Condition()
 
-    async def publish(self, run_id: str) -> None:
+    async def publish(self, run_id: str, trace: str | None = None) -> None:
         async with self._published:
-            self._ready.append(QueueEntry(entry_id=str(next(self._ids)), run_id=run_id))
+            self._ready.append(QueueEntry(entry_id=str(next(self._ids)), run_id=run_id, trace=trace))
             self._published.notify(1)
 
     async def consume(self, consumer: str, *, count: int, block_ms: int) -> list[QueueEntry]:

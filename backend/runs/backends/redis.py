@@ -89,8 +89,9 @@ class RedisRunQueue:
                 raise
         self._group_ready = True
 
-    async def publish(self, run_id: str) -> None:
-        await self._redis.xadd(self._key, {"run_id": run_id}, maxlen=self._max_len, approximate=True)
+    async def publish(self, run_id: str, trace: str | None = None) -> None:
+        fields = {"run_id": run_id, "trace": trace} if trace else {"run_id": run_id}
+        await self._redis.xadd(self._key, fields, maxlen=self._max_len, approximate=True)
 
     async def consume(self, consumer: str, *, count: int, block_ms: int) -> list[QueueEntry]:
         if not self._group_ready:
@@ -107,7 +108,14 @@ class RedisRunQueue:
         for _key, items in _streams_reply(reply):
             for entry_id, fields in items:
                 if fields:  # a deleted entry still listed in the group's history has no fields
-                    entries.append(QueueEntry(entry_id=_text(entry_id), run_id=_text(_field(fields, "run_id"))))
+                    trace = fields.get(b"trace", fields.get("trace"))
+                    entries.append(
+                        QueueEntry(
+                            entry_id=_text(entry_id),
+                            run_id=_text(_field(fields, "run_id")),
+                            trace=_text(trace) if trace else None,
+                        )
+                    )
         return entries
 
     async def _read(self, consumer: str, count: int, block_ms: int) -> Any:

@@ -111,10 +111,19 @@ async def test_the_next_path_never_leaves_the_site(client):
     assert back.headers["location"] == "/"
 
 
-async def test_closed_signup_refuses_unknown_accounts_and_domains_are_enforced(client, make_client, provider):
+async def test_closed_signup_refuses_unknown_accounts_but_not_known_ones(client, make_client, provider):
     admin = await signup(make_client())  # the first account: instance admin
     assert (await admin.client.put("/admin/settings", json={"signup": "closed"})).status_code == 200
     assert (await sign_in(client)).headers["location"] == "/login?sso_error=sso-failed"
+    provider.user = {"sub": "u-9", "email": admin.email, "name": "Admin"}
+    assert (await sign_in(make_client())).headers["location"] == "/w/here"  # an existing account links
+
+
+async def test_the_allowed_domains_are_enforced(make_client, app, provider):
+    app.state.settings = app.state.settings.model_copy(update={"oidc_allowed_domains": "acme.org, other.org"})
+    assert (await sign_in(make_client())).headers["location"] == "/login?sso_error=sso-failed"  # example.com
+    provider.user = {"sub": "u-2", "email": "lin@other.org", "name": "Lin"}
+    assert (await sign_in(make_client())).headers["location"] == "/w/here"
 
 
 async def test_a_workspace_can_require_sso(client, make_client, provider):

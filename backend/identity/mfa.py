@@ -19,7 +19,14 @@ from backend.core.errors import Conflict, Forbidden, Invalid, ProblemError, TooM
 from backend.core.settings import Settings
 from backend.crypto.master import KeyProvider
 from backend.identity.models import InstanceSettings, PasswordReset, UserTotp
-from backend.identity.service import UserNotFound, WrongPassword, _revoke_all, require_instance_admin, require_session
+from backend.identity.service import (
+    UserNotFound,
+    WrongPassword,
+    _revoke_all,
+    require_instance_admin,
+    require_session,
+    set_workspace_requirement,
+)
 from backend.ratelimit.limiter import Limiter
 from backend.usage.models import DEFAULTS, WorkspaceLimits
 from backend.workspaces.models import User
@@ -322,20 +329,7 @@ async def set_require_2fa(session: AsyncSession, access: WorkspaceAccess, value:
         return
     if value and not await totp_enabled(session, access.principal.user.id):
         raise Conflict("Turn on two-factor authentication for your own account before requiring it of members")
-    workspace.require_2fa = value
-    workspace.updated_at = func.now()
-    await record_audit(
-        session,
-        workspace_id=workspace.id,
-        actor=actor,
-        action="workspace.updated",
-        target_type="workspace",
-        target_id=workspace.id,
-        before={"require_2fa": not value},
-        after={"require_2fa": value},
-    )
-    await session.flush()
-    await session.refresh(workspace)
+    await set_workspace_requirement(session, access, "require_2fa", value, actor)
 
 
 async def apply_default_limits(session: AsyncSession, settings: Settings, workspace_id: uuid.UUID) -> None:

@@ -115,6 +115,27 @@ async def change_password(
     return revoked
 
 
+async def set_workspace_requirement(
+    session: AsyncSession, access: Any, name: str, value: bool, actor: Actor
+) -> None:
+    """Turns `require_2fa` or `require_sso` of a workspace on or off, audited as workspace.updated."""
+    workspace = access.workspace
+    setattr(workspace, name, value)
+    workspace.updated_at = func.now()
+    await record_audit(
+        session,
+        workspace_id=workspace.id,
+        actor=actor,
+        action="workspace.updated",
+        target_type="workspace",
+        target_id=workspace.id,
+        before={name: not value},
+        after={name: value},
+    )
+    await session.flush()
+    await session.refresh(workspace)
+
+
 # Instance administration
 
 

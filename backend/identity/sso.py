@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.errors import Conflict, ProblemError
 from backend.core.settings import Settings
 from backend.identity.models import SsoLogin, UserIdentity
+from backend.identity.service import set_workspace_requirement
 from backend.workspaces.models import User
 from backend.workspaces.service import (
     Actor,
@@ -264,17 +265,4 @@ async def set_require_sso(session: AsyncSession, access: WorkspaceAccess, value:
     session_method = access.principal.auth_session.method if access.principal.auth_session else None
     if value and session_method != "sso":
         raise Conflict("Sign in with single sign-on yourself before requiring it of members")
-    workspace.require_sso = value
-    workspace.updated_at = func.now()
-    await record_audit(
-        session,
-        workspace_id=workspace.id,
-        actor=actor,
-        action="workspace.updated",
-        target_type="workspace",
-        target_id=workspace.id,
-        before={"require_sso": not value},
-        after={"require_sso": value},
-    )
-    await session.flush()
-    await session.refresh(workspace)
+    await set_workspace_requirement(session, access, "require_sso", value, actor)

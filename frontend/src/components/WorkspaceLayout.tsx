@@ -21,12 +21,14 @@ export function WorkspaceLayout() {
         <nav aria-label="Workspace">
           <NavLink to={`/w/${ws}/prompts`}>Prompts</NavLink>
           <NavLink to={`/w/${ws}/runs`}>Runs</NavLink>
+          <NavLink to={`/w/${ws}/compare`}>Compare</NavLink>
+          <NavLink to={`/w/${ws}/datasets`}>Datasets</NavLink>
           <NavLink to={`/w/${ws}/admin/usage`}>Usage</NavLink>
           {admin && <NavLink to={`/w/${ws}/admin/safety`}>Safety</NavLink>}
           <NavLink to={`/w/${ws}/settings`}>Settings</NavLink>
         </nav>
         <div className="account">
-          <span>{me.data?.name}</span>
+          <NavLink to="/account">{me.data?.name}</NavLink>
           <button type="button" className="link" onClick={() => logout.mutate(undefined, { onSuccess: () => navigate("/login") })}>
             Log out
           </button>

@@ -1,0 +1,4 @@
+// Placeholder: being built (session 3).
+export function AccountScreen() {
+  return <h1>Account</h1>;
+}

@@ -1,0 +1,4 @@
+// Placeholder: being built (session 3).
+export function DatasetScreen() {
+  return <h1>Dataset</h1>;
+}

@@ -1,0 +1,4 @@
+// Placeholder: being built (session 3).
+export function DatasetsScreen() {
+  return <h1>Datasets</h1>;
+}

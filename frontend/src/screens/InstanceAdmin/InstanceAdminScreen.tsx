@@ -1,0 +1,4 @@
+// Placeholder: being built (session 3).
+export function InstanceAdminScreen() {
+  return <h1>Instance administration</h1>;
+}

@@ -9,6 +9,7 @@ that index.html hands to the app in `<meta name="csp-nonce">`."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-DEFAULT_DIST = Path(__file__).resolve().parents[2] / "frontend" / "dist"
+# PLAYGROUND_SPA_DIR serves another build (a test's private build, a packaged copy).
+DEFAULT_DIST = Path(os.environ.get("PLAYGROUND_SPA_DIR") or Path(__file__).resolve().parents[2] / "frontend" / "dist")
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -38,7 +40,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 # The app's client-side routes (API.md, "Browser routes"): these paths, and everything under /w/.
-APP_PAGES = frozenset({"/", "/login", "/signup"})
+APP_PAGES = frozenset({"/", "/login", "/signup", "/reset-password", "/account", "/admin"})
 APP_PREFIX = "/w/"
 NOT_BUILT = """<!doctype html><meta charset="utf-8"><title>Prompt Playground</title>
 <p>The browser app is not built. Run <code>make run</code> (or <code>npm ci && npm run build</code> in

@@ -22,7 +22,9 @@ import pytest
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "frontend" / "dist" / "index.html"
+# PLAYGROUND_TEST_SPA_DIR: test a private build (vite build --outDir ...) instead of frontend/dist.
+SPA_DIR = Path(os.environ.get("PLAYGROUND_TEST_SPA_DIR") or ROOT / "frontend" / "dist")
+DIST = SPA_DIR / "index.html"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("PLAYGROUND_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -46,7 +48,10 @@ def server() -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
     env.update(
-        PLAYGROUND_MOCK_TTFT_MS=MOCK_TTFT_MS, PLAYGROUND_MOCK_TOKEN_MS=MOCK_TOKEN_MS, PLAYGROUND_LOG_LEVEL="WARNING"
+        PLAYGROUND_MOCK_TTFT_MS=MOCK_TTFT_MS,
+        PLAYGROUND_MOCK_TOKEN_MS=MOCK_TOKEN_MS,
+        PLAYGROUND_LOG_LEVEL="WARNING",
+        PLAYGROUND_SPA_DIR=str(SPA_DIR),
     )
     log = open(parent / "up.log", "w+b")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

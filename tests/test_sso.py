@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from backend.core.settings import Settings
 from backend.identity import sso
 from tests.factories import assert_problem, create_workspace, signup
 from tests.fakes.anthropic_server import run_fake
@@ -141,3 +142,67 @@ async def test_sso_off_is_a_404_problem(make_client, app):
     client = make_client()
     assert (await client.get("/auth/sso")).json() == {"enabled": False, "name": None}
     assert_problem(await client.get("/auth/sso/start"), 404, "sso-not-configured")
+
+
+def role_map(app, claim: str = "groups", **grants) -> None:
+    app.state.settings = app.state.settings.model_copy(
+        update={"oidc_role_claim": claim, "oidc_role_map": Settings(oidc_role_map=grants).oidc_role_map}
+    )
+
+
+async def audit(owner, ws: str) -> list[dict]:
+    return (await owner.client.get(f"/workspaces/{ws}/audit-log")).json()["items"]
+
+
+async def test_groups_in_the_id_token_grant_workspace_roles_at_each_sign_in(make_client, app, provider):
+    owner = await signup(make_client())
+    ws = await create_workspace(owner, "Research")
+    slug = (await owner.client.get(f"/workspaces/{ws}")).json()["slug"]
+    other = await create_workspace(owner, "Ops")
+    role_map(
+        app,
+        readers={"workspace": ws, "role": "viewer"},
+        builders=[{"workspace": slug, "role": "editor"}, {"workspace": "Ops", "role": "viewer"}],
+        ignored={"workspace": "no-such-workspace", "role": "admin"},
+    )
+    provider.user = {"sub": "u-7", "email": "kim@example.com", "name": "Kim", "groups": ["readers", "ignored"]}
+    kim = make_client()
+    assert (await sign_in(kim)).headers["location"] == "/w/here"
+    assert [(w["id"], w["role"]) for w in (await kim.get("/me")).json()["workspaces"]] == [(ws, "viewer")]
+    [added] = [e for e in await audit(owner, ws) if e["action"] == "member.added"]
+    assert added["actor"]["user_id"] is None and added["after"]["via"] == "sso"
+    assert added["after"]["group"] == "readers" and added["after"]["role"] == "viewer"
+
+    # The next sign-in brings a new group: the highest role wins (editor over viewer), in both workspaces.
+    provider.user["groups"] = ["readers", "builders"]
+    assert (await sign_in(make_client())).status_code == 302
+    roles = {w["id"]: w["role"] for w in (await kim.get("/me")).json()["workspaces"]}
+    assert roles == {ws: "editor", other: "viewer"}
+    [changed] = [e for e in await audit(owner, ws) if e["action"] == "member.role_changed"]
+    assert changed["before"] == {"role": "viewer"} and changed["after"]["role"] == "editor"
+    assert changed["actor"]["user_id"] is None and changed["after"]["via"] == "sso"
+
+    # Back to readers only: the provider decides, so the role comes down again; nobody is removed.
+    provider.user["groups"] = "readers"  # a single string counts as one group
+    assert (await sign_in(make_client())).status_code == 302
+    roles = {w["id"]: w["role"] for w in (await kim.get("/me")).json()["workspaces"]}
+    assert roles == {ws: "viewer", other: "viewer"}
+    assert [e["action"] for e in await audit(owner, other)].count("member.added") == 1
+
+
+async def test_the_role_map_leaves_owners_alone_and_reads_the_configured_claim(make_client, app, provider):
+    owner = await signup(make_client(), email="ada@example.com")
+    ws = await create_workspace(owner)
+    role_map(app, claim="roles", staff={"workspace": ws, "role": "viewer"})
+    provider.user = {"sub": "u-1", "email": "ada@example.com", "name": "Ada", "groups": ["staff"]}
+    assert (await sign_in(make_client())).status_code == 302  # the groups claim is not the one configured
+    provider.user = {"sub": "u-1", "email": "ada@example.com", "name": "Ada", "roles": ["staff"]}
+    assert (await sign_in(make_client())).status_code == 302
+    [membership] = (await owner.client.get("/me")).json()["workspaces"]
+    assert membership["role"] == "owner"  # an owner is never demoted by the map
+    assert not [e for e in await audit(owner, ws) if e["action"] == "member.role_changed"]
+
+
+def test_a_bad_role_map_stops_the_process_at_start():
+    with pytest.raises(ValueError, match="oidc_role_map"):
+        Settings(oidc_role_map={"g": {"workspace": "x", "role": "owner"}})

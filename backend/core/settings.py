@@ -6,8 +6,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OidcRoleGrant(BaseModel):
+    """What one value of the SSO role claim grants: a role in a workspace (named by id or slug)."""
+
+    workspace: str = Field(min_length=1, max_length=120)
+    role: Literal["admin", "editor", "viewer"]
 
 
 class Settings(BaseSettings):
@@ -66,6 +73,18 @@ class Settings(BaseSettings):
     oidc_client_secret: str | None = None
     oidc_allowed_domains: str = Field(default="", description="Comma-separated; empty: any verified email")
     oidc_name: str = "SSO"  # what the login page's button says
+    # Claim-to-role mapping, applied at every SSO sign-in: the ID token claim that holds group names (a string
+    # or a list), and JSON mapping a group to {"workspace": "<id or slug>", "role": "editor"} (or a list).
+    oidc_role_claim: str = "groups"
+    oidc_role_map: dict[str, OidcRoleGrant | list[OidcRoleGrant]] = Field(default_factory=dict)
+
+    # Password reset by email: on when a host and a sender are set (port 465 means implicit TLS).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
 
     mock_ttft_ms: int = 150
     mock_token_ms: int = 15

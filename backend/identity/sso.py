@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,15 +22,17 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import Conflict, ProblemError
-from backend.core.settings import Settings
+from backend.core.settings import OidcRoleGrant, Settings
 from backend.identity.models import SsoLogin, UserIdentity
 from backend.identity.service import set_workspace_requirement
-from backend.workspaces.models import User
+from backend.workspaces.models import Membership, User, Workspace
 from backend.workspaces.service import (
+    ROLE_RANK,
     Actor,
     Principal,
     WorkspaceAccess,
@@ -174,6 +177,7 @@ async def finish(
     user = await _account_for(session, config, str(claims["sub"]), email, claims, signup_open, client_address)
     if user.disabled_at is not None:
         raise SsoFailed("This account is disabled")
+    await apply_role_map(session, settings, user, claims, client_address)
     return user, next_path
 
 
@@ -249,6 +253,91 @@ async def _account_for(
     )
     await session.flush()
     return user
+
+
+def _claim_values(claims: dict[str, Any], name: str) -> list[str]:
+    value = claims.get(name)
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def wanted_roles(settings: Settings, claims: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Workspace (as the map names it) → (role, the group that grants it); several groups granting roles in
+    one workspace: the highest role wins."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for group in _claim_values(claims, settings.oidc_role_claim):
+        entry = settings.oidc_role_map.get(group)
+        grants: list[OidcRoleGrant] = [] if entry is None else entry if isinstance(entry, list) else [entry]
+        for grant in grants:
+            held = wanted.get(grant.workspace)
+            if held is None or ROLE_RANK[grant.role] > ROLE_RANK[held[0]]:
+                wanted[grant.workspace] = (grant.role, group)
+    return wanted
+
+
+async def _mapped_workspace(session: AsyncSession, reference: str) -> Workspace | None:
+    """By id, else by slug, else by name when exactly one live workspace has it."""
+    try:
+        match = Workspace.id == uuid.UUID(reference)
+    except ValueError:
+        match = or_(Workspace.slug == reference, Workspace.name == reference)
+    rows = (await session.execute(select(Workspace).where(match, Workspace.deleted_at.is_(None)).limit(3))).scalars()
+    found = list(rows)
+    by_slug = [w for w in found if w.slug == reference]
+    if by_slug:
+        return by_slug[0]
+    return found[0] if len(found) == 1 else None
+
+
+async def apply_role_map(
+    session: AsyncSession, settings: Settings, user: User, claims: dict[str, Any], client_address: str | None
+) -> None:
+    """The identity provider's groups decide the roles in the workspaces the map names, at every sign-in: a
+    missing membership is added, a different role is changed (up or down). Owners are left alone, and
+    nobody is removed when a group goes away: that stays an admin's decision."""
+    actor = Actor(None, None, client_address)  # no person acted: the audit entry says "via": "sso"
+    for reference, (role, group) in wanted_roles(settings, claims).items():
+        workspace = await _mapped_workspace(session, reference)
+        if workspace is None:
+            logger.warning("sso: the role map names workspace %r, which is unknown or ambiguous", reference)
+            continue
+        added = await session.execute(
+            insert(Membership)
+            .values(workspace_id=workspace.id, user_id=user.id, role=role)
+            .on_conflict_do_nothing()
+            .returning(Membership.user_id)
+        )
+        if added.first() is not None:
+            await record_audit(
+                session,
+                workspace_id=workspace.id,
+                actor=actor,
+                action="member.added",
+                target_type="user",
+                target_id=user.id,
+                after={"email": user.email, "role": role, "via": "sso", "group": group},
+            )
+            continue
+        key = (workspace.id, user.id)
+        membership = await session.get(Membership, key, with_for_update=True, populate_existing=True)
+        if membership is None or membership.role in (role, "owner"):
+            continue
+        before = membership.role
+        membership.role, membership.updated_at = role, func.now()
+        await record_audit(
+            session,
+            workspace_id=workspace.id,
+            actor=actor,
+            action="member.role_changed",
+            target_type="user",
+            target_id=user.id,
+            before={"role": before},
+            after={"role": role, "via": "sso", "group": group},
+        )
+    await session.flush()
 
 
 def require_sso_for(principal: Principal, workspace: Any) -> None:

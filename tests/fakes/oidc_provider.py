@@ -109,10 +109,20 @@ class FakeOidc:
             "iat": now - (7200 if self.knobs.expired else 0),
             "exp": now + (-3600 if self.knobs.expired else 300),
         }
+        # Any other claim the test gave the user (groups, roles, ...) goes into the token as it is.
+        claims.update({k: v for k, v in user.items() if k not in ("sub", "email", "name")})
         key = self.other_key if self.knobs.foreign_key else self.key
         id_token = jwt.encode({"alg": "RS256", "kid": "test-key-1"}, claims, key)
-        await _json(send, 200, {"access_token": "at-" + secrets.token_hex(8), "token_type": "Bearer",
-                                "expires_in": 300, "id_token": id_token})
+        await _json(
+            send,
+            200,
+            {
+                "access_token": "at-" + secrets.token_hex(8),
+                "token_type": "Bearer",
+                "expires_in": 300,
+                "id_token": id_token,
+            },
+        )
 
 
 async def _json(send: Any, status: int, body: dict[str, Any]) -> None:

@@ -28,6 +28,7 @@ from backend.datasets.endpoints import router as datasets_router
 from backend.identity.endpoints import admin_router, reset_router
 from backend.identity.endpoints import me_router as my_identity_router
 from backend.lifecycle.endpoints import router as lifecycle_router
+from backend.lifecycle.exports import ExportRunner
 from backend.maintenance import maintenance_loop
 from backend.observability import metrics as observability
 from backend.observability.logs import RequestContext
@@ -49,7 +50,8 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = frozenset(
-    f"{API_PREFIX}/auth/{path}" for path in ("signup", "login", "password-reset", "sso", "sso/start", "sso/callback")
+    f"{API_PREFIX}/auth/{path}"
+    for path in ("signup", "login", "password-reset", "forgot-password", "sso", "sso/start", "sso/callback")
 )
 
 
@@ -91,7 +93,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await keyring.start_listener(settings.database_url)
-        jobs = asyncio.create_task(maintenance_loop(app.state.sessionmaker)) if background_jobs else None
+        jobs = asyncio.create_task(maintenance_loop(app.state.sessionmaker, keyring)) if background_jobs else None
         worker = None
         if workers > 0:
             worker = Worker(
@@ -112,6 +114,7 @@ def create_app(
                 jobs.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await jobs
+            await app.state.exports.aclose()
             await app.state.run_backends.aclose()
             await close_providers()
             await keyring.stop_listener()
@@ -135,6 +138,7 @@ def create_app(
         settings.database_url, pool_size=settings.db_pool_size or 10, max_overflow=settings.db_max_overflow
     )
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.exports = ExportRunner(app.state.sessionmaker, keyring)  # exports made in this process
     app.state.redis = redis_client(settings.redis_url) if settings.redis_url else None
     app.state.run_backends = build_backends(app.state.redis, settings.redis_prefix)
     app.state.limiter = (

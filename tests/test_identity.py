@@ -130,7 +130,7 @@ async def test_disabling_signs_out_everywhere_and_refuses_login_until_enabled(cl
     assert_problem(await client.patch(f"/admin/users/{admin.id}", json={"disabled": True}), 409)
     assert_problem(await client.patch(f"/admin/users/{uuid.uuid4()}", json={"disabled": True}), 404)
     async with db_engine.connect() as conn:
-        actions = (await conn.execute(text("SELECT action FROM audit_entry WHERE target_id = :id"), {"id": user.id}))
+        actions = await conn.execute(text("SELECT action FROM audit_entry WHERE target_id = :id"), {"id": user.id})
         assert [row.action for row in actions] == ["user.updated", "user.updated"]
 
 
@@ -142,3 +142,17 @@ async def test_an_admin_signs_an_account_out_everywhere(client, make_client):
     assert_problem(await user.client.get("/me"), 401)
     assert_problem(await second.get("/me"), 401)
     assert (await login(make_client, user.email))[1].status_code == 200  # the account itself still works
+
+
+async def test_i_can_change_my_name_but_not_with_an_api_key(client, make_client):
+    me = await signup(client)
+    changed = await client.patch("/me", json={"name": "  Ada Lovelace "})
+    assert changed.status_code == 200 and changed.json()["name"] == "Ada Lovelace"
+    assert (await client.get("/me")).json()["name"] == "Ada Lovelace"
+    assert_problem(await client.patch("/me", json={"name": "   "}), 422)
+    assert_problem(await client.patch("/me", json={"name": ""}), 422)
+    ws = await create_workspace(me)
+    bearer = make_client()
+    bearer.headers["Authorization"] = f"Bearer {(await create_api_key(me, ws))['key']}"
+    assert_problem(await bearer.patch("/me", json={"name": "Key"}), 403)
+    assert (await client.get("/me")).json()["name"] == "Ada Lovelace"

@@ -18,6 +18,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/forgot-password"),
     ("GET", "/api/v1/auth/sso"),
     ("GET", "/api/v1/auth/sso/start"),
     ("GET", "/api/v1/auth/sso/callback"),

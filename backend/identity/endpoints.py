@@ -12,12 +12,28 @@ from backend.core.database import DbSession
 from backend.core.pagination import Page, decode_cursor, encode_cursor
 from backend.identity import mfa, schemas, service, sso
 from backend.workspaces import service as accounts
-from backend.workspaces.dependencies import AppKeyring, AppSettings, CurrentActor, CurrentPrincipal, client_address
+from backend.workspaces.dependencies import (
+    AppKeyring,
+    AppLimiter,
+    AppSettings,
+    CurrentActor,
+    CurrentPrincipal,
+    client_address,
+)
 from backend.workspaces.endpoints import set_session_cookies
 
 me_router = APIRouter(prefix="/me", tags=["identity"])
 admin_router = APIRouter(prefix="/admin", tags=["instance admin"])
 reset_router = APIRouter(prefix="/auth", tags=["identity"])
+
+
+@me_router.patch("", response_model=schemas.ProfileOut)
+async def update_profile(
+    body: schemas.ProfilePatch, principal: CurrentPrincipal, actor: CurrentActor, session: DbSession
+) -> schemas.ProfileOut:
+    """Change my name (what teammates see beside my comments and runs)."""
+    user = await service.update_profile(session, principal, body.name, actor)
+    return schemas.ProfileOut(id=user.id, email=user.email, name=user.name, created_at=user.created_at)
 
 
 @me_router.get("/sessions", response_model=list[schemas.SessionOut])
@@ -140,6 +156,18 @@ async def use_password_reset(body: schemas.ResetIn, request: Request, session: D
     """Set a new password with a one-time token; every session of the account is signed out."""
     await mfa.use_reset(session, body.token, body.new_password, client_address(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@reset_router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.ForgotPasswordOut)
+async def forgot_password(
+    body: schemas.ForgotPasswordIn, request: Request, session: DbSession, settings: AppSettings, limiter: AppLimiter
+) -> schemas.ForgotPasswordOut:
+    """Forgot my password: with SMTP configured, a one-time link to /reset-password is emailed if the address
+    has an account. Always 202, whether it has one or not."""
+    delivery = await mfa.request_reset_email(
+        session, settings, limiter, body.email, str(request.base_url), client_address(request)
+    )
+    return schemas.ForgotPasswordOut(delivery=delivery)  # type: ignore[arg-type]
 
 
 @admin_router.get("/settings", response_model=schemas.InstanceSettingsOut)

@@ -15,9 +15,11 @@ import pyotp
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.core.database import after_commit
 from backend.core.errors import Conflict, Forbidden, Invalid, ProblemError, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.master import KeyProvider
+from backend.identity import mail
 from backend.identity.models import InstanceSettings, PasswordReset, UserTotp
 from backend.identity.service import (
     UserNotFound,
@@ -193,27 +195,79 @@ async def rewrap_totp_secrets(sessionmaker: async_sessionmaker[AsyncSession], pr
 # Password reset by a one-time token
 
 
+async def _new_reset(session: AsyncSession, user: User, created_by: uuid.UUID | None) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordReset(
+            token_hash=token_hash(token), user_id=user.id, created_by=created_by, expires_at=func.now() + RESET_LIFETIME
+        )
+    )
+    return token
+
+
 async def create_reset(session: AsyncSession, principal: Principal, user_id: uuid.UUID, actor: Actor) -> dict[str, Any]:
-    """An instance admin makes a one-time reset token for a user (to hand over, or to email when SMTP is set
-    up); it works once, within 24 hours."""
+    """An instance admin makes a one-time reset token for a user, to hand over; it works once, within 24
+    hours."""
     require_instance_admin(principal)
     user = await session.get(User, user_id)
     if user is None or user.email.endswith("@deleted.invalid"):
         raise UserNotFound(f"User {user_id} not found")
-    token = secrets.token_urlsafe(32)
-    session.add(
-        PasswordReset(
-            token_hash=token_hash(token),
-            user_id=user.id,
-            created_by=principal.user.id,
-            expires_at=func.now() + RESET_LIFETIME,
-        )
-    )
+    token = await _new_reset(session, user, principal.user.id)
     await record_audit(
         session, workspace_id=None, actor=actor, action="password.reset_created", target_type="user", target_id=user.id
     )
     await session.flush()
     return {"token": token, "expires_in_seconds": int(RESET_LIFETIME.total_seconds())}
+
+
+RESET_EMAILS_PER_ACCOUNT = 3  # per hour: more would let anyone flood someone's inbox
+RESET_REQUESTS_PER_ADDRESS = 20
+RESET_REQUEST_WINDOW_SECONDS = 3600
+
+
+async def request_reset_email(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: Limiter,
+    email: str,
+    base_url: str,
+    client_address: str | None,
+) -> str:
+    """ "Forgot password": emails a one-time link when SMTP is configured and the account exists. Answers how
+    resets reach people on this instance ("email", or "admin" without SMTP), the same whether or not the
+    address has an account."""
+    if not mail.smtp_configured(settings):
+        return "admin"
+    if client_address:
+        key = f"reset:address:{client_address}"
+        wait = await limiter.hit(key, RESET_REQUESTS_PER_ADDRESS, RESET_REQUEST_WINDOW_SECONDS)
+        if wait is not None:
+            raise TooManyRequests(
+                "Too many password reset requests from this address; try again later", retry_after=wait
+            )
+    user = (await session.execute(select(User).where(User.email == email.lower()))).scalar_one_or_none()
+    if user is None or user.disabled_at is not None or user.email.endswith("@deleted.invalid"):
+        return "email"
+    if await limiter.hit(f"reset:user:{user.id}", RESET_EMAILS_PER_ACCOUNT, RESET_REQUEST_WINDOW_SECONDS) is not None:
+        return "email"  # quietly: saying so would tell that the account exists
+    token = await _new_reset(session, user, None)
+    await record_audit(
+        session,
+        workspace_id=None,
+        actor=Actor(None, None, client_address),
+        action="password.reset_emailed",
+        target_type="user",
+        target_id=user.id,
+    )
+    await session.flush()
+    link = f"{(settings.public_url or base_url).rstrip('/')}/reset-password?token={token}"
+    message = mail.reset_message(settings, user.email, user.name, link, int(RESET_LIFETIME.total_seconds() // 3600))
+
+    async def send() -> None:  # once the token is committed, so the link works when it arrives
+        mail.send_in_background(settings, message)
+
+    after_commit(session, send)
+    return "email"
 
 
 async def use_reset(session: AsyncSession, token: str, new_password: str, client_address: str | None) -> None:

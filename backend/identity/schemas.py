@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
 from backend.workspaces.schemas import Body
 
@@ -29,6 +29,17 @@ class PasswordChange(Body):
     @classmethod
     def _keep_as_given(cls, value: Any) -> Any:
         return value  # never stripped: whitespace is part of a password
+
+
+class ProfilePatch(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ProfileOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    created_at: datetime
 
 
 class AdminUserOut(BaseModel):
@@ -81,6 +92,17 @@ class ResetIn(Body):
     @classmethod
     def _keep_as_given(cls, value: Any) -> Any:
         return value
+
+
+class ForgotPasswordIn(Body):
+    email: EmailStr = Field(max_length=320)
+
+
+class ForgotPasswordOut(BaseModel):
+    delivery: Literal["email", "admin"] = Field(
+        description="email: if the address has an account, a one-time link is on its way; admin: this instance "
+        "sends no email, an instance admin makes reset links"
+    )
 
 
 class InstanceSettingsOut(BaseModel):

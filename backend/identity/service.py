@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.core.errors import Conflict, Forbidden, NotFound, ProblemError
+from backend.core.errors import Conflict, Forbidden, Invalid, NotFound, ProblemError
 from backend.core.settings import Settings
 from backend.workspaces.models import AuthSession, Membership, User
 from backend.workspaces.service import Actor, Principal, hash_password, record_audit, verify_password
@@ -115,9 +115,31 @@ async def change_password(
     return revoked
 
 
-async def set_workspace_requirement(
-    session: AsyncSession, access: Any, name: str, value: bool, actor: Actor
-) -> None:
+async def update_profile(session: AsyncSession, principal: Principal, name: str, actor: Actor) -> User:
+    require_session(principal, "Changing the profile")
+    user = await session.get(User, principal.user.id, with_for_update=True)
+    assert user is not None
+    name = name.strip()
+    if not name:
+        raise Invalid(["body", "name"], "the name cannot be blank")
+    if name != user.name:
+        before = user.name
+        user.name = name
+        await record_audit(
+            session,
+            workspace_id=None,
+            actor=actor,
+            action="profile.updated",
+            target_type="user",
+            target_id=user.id,
+            before={"name": before},
+            after={"name": name},
+        )
+        await session.flush()
+    return user
+
+
+async def set_workspace_requirement(session: AsyncSession, access: Any, name: str, value: bool, actor: Actor) -> None:
     """Turns `require_2fa` or `require_sso` of a workspace on or off, audited as workspace.updated."""
     workspace = access.workspace
     setattr(workspace, name, value)

@@ -25,6 +25,7 @@ def next_code(secret: str, after: int = 0) -> str:
 async def turn_on(account: Account) -> tuple[str, list[str]]:
     setup = (await account.client.post("/me/2fa/totp/setup")).json()
     assert setup["otpauth_uri"].startswith("otpauth://totp/") and "Prompt%20Playground" in setup["otpauth_uri"]
+    assert setup["qr_svg"].startswith("data:image/svg+xml") and "%3Cpath" in setup["qr_svg"]  # a drawn QR code
     assert_problem(await account.client.post("/me/2fa/totp/enable", json={"code": "000000"}), 401, "totp-invalid")
     enabled = await account.client.post("/me/2fa/totp/enable", json={"code": next_code(setup["secret"])})
     assert enabled.status_code == 200, enabled.text

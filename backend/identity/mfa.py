@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pyotp
+import segno
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -93,7 +94,8 @@ async def setup_totp(session: AsyncSession, provider: KeyProvider, principal: Pr
     await session.flush()
     secret = _secret_of(provider, row)
     uri = pyotp.TOTP(secret).provisioning_uri(name=principal.user.email, issuer_name=ISSUER)
-    return {"secret": secret, "otpauth_uri": uri}
+    qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)  # drawn here: no script needed to show it
+    return {"secret": secret, "otpauth_uri": uri, "qr_svg": qr}
 
 
 def _accept(provider: KeyProvider, row: UserTotp, code: str) -> bool:

@@ -61,6 +61,7 @@ class AdminUserPatch(Body):
 class TotpSetupOut(BaseModel):
     secret: str = Field(description="Base32, for typing into an authenticator app; shown once")
     otpauth_uri: str = Field(description="The same as an otpauth:// URI, for a QR code")
+    qr_svg: str = Field(description="That URI as a QR code: an SVG image as a data: URI")
 
 
 class TotpCode(Body):

@@ -3653,6 +3653,11 @@ export interface components {
              */
             otpauth_uri: string;
             /**
+             * Qr Svg
+             * @description That URI as a QR code: an SVG image as a data: URI
+             */
+            qr_svg: string;
+            /**
              * Secret
              * @description Base32, for typing into an authenticator app; shown once
              */

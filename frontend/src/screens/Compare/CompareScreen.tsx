@@ -1,105 +1,186 @@
-// A comparison: one column per version and model, one row per case; each cell a run with its output,
-// cost and timings; totals and per-version figures above.
+// A comparison: one column per version and model, one row per case, each cell a run. A running grid
+// streams over ONE EventSource (all cells multiplexed); the summary (assertion results, ratings) is re-read
+// as cells finish. Totals, per-version figures, assertions, ratings, diff of two cells, rerun of one.
+import { useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
+import { useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../../api/client";
-import { type ComparisonCell, useCancelComparison, useComparison } from "../../api/comparisons";
+import {
+  type Comparison,
+  type CellView,
+  cellView,
+  comparisonKeys,
+  gridTotals,
+  useCancelComparison,
+  useComparison,
+  useGridStream,
+  useRerunCell,
+  versionAggregates,
+} from "../../api/comparisons";
 import { formatUsd } from "../../api/runs";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
-import { formatMs, shortId } from "../../lib/format";
+import { shortId } from "../../lib/format";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
+import { AssertionsPanel } from "./AssertionsPanel";
+import { CellDiff } from "./CellDiff";
+import { GridCell } from "./GridCell";
+import { VersionTable } from "./VersionTable";
 
 export function CompareScreen() {
   const { ws = "", comparisonId = "" } = useParams();
   const comparison = useComparison(ws, comparisonId);
-  const cancel = useCancelComparison(ws);
-  const canEdit = atLeast(useMembership(), "editor");
   if (comparison.error instanceof ApiError && comparison.error.status === 404) return <NotFoundScreen what="comparison" />;
-  if (comparison.error) return <ErrorBox error={comparison.error} />;
+  if (comparison.error && !comparison.data) return <ErrorBox error={comparison.error} />;
   if (!comparison.data) return <Loading what="Loading the comparison" />;
-  const c = comparison.data;
-  const columns = [...new Map(c.cells.map((cell) => [`${cell.version}|${cell.provider}/${cell.model}`, cell])).values()];
-  const cellAt = (column: ComparisonCell, row: number) =>
-    c.cells.find((x) => x.version === column.version && x.provider === column.provider && x.model === column.model && x.row_index === row);
+  return <Grid key={comparisonId} ws={ws} comparison={comparison.data} />;
+}
+
+const SUMMARY_EVERY_MS = 1000; // finished cells bring the summary up to date at most this often
+
+function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
+  const canEdit = atLeast(useMembership(), "editor");
+  const client = useQueryClient();
+  const { state, streamer } = useGridStream(ws, c.id, c.status !== "completed");
+  const cancel = useCancelComparison(ws, c.id);
+  const rerun = useRerunCell(ws, c.id);
+  const [pair, setPair] = useState<string[]>([]);
+
+  const cells = useMemo(() => c.cells.map((cell) => cellView(cell, state.cells[cell.position])), [c.cells, state.cells]);
+  const totals = gridTotals(cells);
+  const aggregates = versionAggregates(cells);
+  const running = totals.done < totals.total;
+
+  // Each finished cell (and the end of the stream) asks for the summary again, a second apart at most.
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => {
+    if (timer.current) return;
+    timer.current = setTimeout(() => {
+      timer.current = null;
+      void client.invalidateQueries({ queryKey: comparisonKeys.detail(ws, c.id), exact: true });
+    }, SUMMARY_EVERY_MS);
+  }, [totals.done, state.completed, client, ws, c.id]);
+  useEffect(() => () => (timer.current ? clearTimeout(timer.current) : undefined), []);
+
+  const columns = [...new Map(cells.map((cell) => [columnKey(cell), cell])).values()];
+  const byPlace = new Map(cells.map((cell) => [`${columnKey(cell)}#${cell.rowIndex}`, cell]));
+  const template = { gridTemplateColumns: `10rem repeat(${columns.length}, minmax(16rem, 1fr))` };
+  const toggleDiff = (runId: string) =>
+    setPair((p) => (p.includes(runId) ? p.filter((x) => x !== runId) : [...p, runId].slice(-2)));
+  const doRerun = (runId: string) =>
+    rerun.mutate(runId, {
+      onSuccess: () => {
+        setPair((p) => p.filter((x) => x !== runId));
+        streamer.open(); // a finished grid's stream closed: reopen it (each cell resumes) to stream the new run
+      },
+    });
+
   return (
-    <section className="page">
+    <section className="page compare-page">
       <div className="page-head">
         <h1>{c.name || `Comparison ${shortId(c.id)}`}</h1>
-        <span className={`status status-${c.status === "completed" ? "succeeded" : "running"}`} data-testid="compare-status">
-          {c.status} · {c.progress.done}/{c.progress.total}
+        <span className={`status status-${running ? (totals.done === 0 && c.status === "queued" ? "queued" : "running") : "succeeded"}`} data-testid="compare-status">
+          {running ? (c.status === "queued" && totals.done === 0 ? "queued" : "running") : "completed"}
         </span>
         <Link to={`/w/${ws}/prompts/${c.prompt_id}`}>Open the prompt</Link>
-        {canEdit && c.status !== "completed" && (
-          <button type="button" onClick={() => cancel.mutate(c.id)} disabled={cancel.isPending}>
+        {c.dataset_id && <Link to={`/w/${ws}/datasets/${c.dataset_id}`}>The dataset</Link>}
+        {canEdit && running && (
+          <button type="button" onClick={() => cancel.mutate(undefined)} disabled={cancel.isPending} data-testid="compare-cancel">
             Cancel all
           </button>
         )}
       </div>
-      <ErrorBox error={cancel.error} />
-      <p className="muted">
-        Total <span data-testid="compare-cost">{formatUsd(c.totals.cost_usd)}</span> · {c.totals.input_tokens} tokens in ·{" "}
-        {c.totals.output_tokens} out
-      </p>
-      <table className="table compact spaced" aria-label="By version">
-        <thead>
-          <tr>
-            <th>Version</th>
-            <th>Cells done</th>
-            <th>Cost</th>
-            <th>Mean TTFT</th>
-            <th>Mean duration</th>
-            <th>Checks passed</th>
-          </tr>
-        </thead>
-        <tbody>
-          {c.by_version.map((v) => (
-            <tr key={v.version}>
-              <td>
-                <Link to={`/w/${ws}/prompts/${c.prompt_id}/versions/${v.version}`}>v{v.version}</Link>
-              </td>
-              <td>
-                {v.done}/{v.cells}
-              </td>
-              <td>{formatUsd(v.cost_usd)}</td>
-              <td>{formatMs(v.mean_ttft_ms)}</td>
-              <td>{formatMs(v.mean_duration_ms)}</td>
-              <td>{v.assertions_evaluated ? `${v.assertions_passed}/${v.assertions_evaluated}` : "—"}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <ErrorBox error={cancel.error} title="Not cancelled" />
+      <ErrorBox error={rerun.error} title="Not rerun" />
+      {state.error && <ErrorBox error={state.error} title="Stream interrupted" />}
+      <div className="kpis">
+        <div className="kpi">
+          <span>Progress</span>
+          <strong data-testid="compare-progress">
+            {totals.done}/{totals.total}
+          </strong>
+          <progress max={totals.total} value={totals.done} aria-label="Cells finished" />
+        </div>
+        <div className="kpi">
+          <span>Cost</span>
+          <strong data-testid="compare-cost">{formatUsd(totals.costUsd)}</strong>
+        </div>
+        <div className="kpi">
+          <span>Tokens in / out</span>
+          <strong data-testid="compare-tokens">
+            {totals.inputTokens} / {totals.outputTokens}
+          </strong>
+        </div>
+        {c.assertions.some((a) => a.model_graded) && (
+          <div className="kpi">
+            <span>Model-graded checks cost</span>
+            <strong data-testid="compare-grading-cost">{formatUsd(c.totals.grading_cost_usd)}</strong>
+          </div>
+        )}
+      </div>
+      <VersionTable ws={ws} promptId={c.prompt_id} aggregates={aggregates} assertions={c.assertions} />
+      <AssertionsPanel ws={ws} comparison={c} canEdit={canEdit} running={running} />
+      {pair.length === 2 && (
+        <CellDiff ws={ws} comparisonId={c.id} a={cells.find((x) => x.runId === pair[0])!} b={cells.find((x) => x.runId === pair[1])!} onClose={() => setPair([])} />
+      )}
+      {pair.length === 1 && <p className="notice">Choose a second cell to see the two outputs' differences.</p>}
       <div className="compare-grid" data-testid="compare-grid" role="table" aria-label="Cells">
-        <div role="row" className="compare-row" style={{ gridTemplateColumns: `8rem repeat(${columns.length}, minmax(0, 1fr))` }}>
+        <div role="row" className="compare-row" style={template}>
           <div role="columnheader">Case</div>
           {columns.map((col) => (
-            <div role="columnheader" key={`${col.version}${col.provider}${col.model}`}>
+            <div role="columnheader" key={columnKey(col)}>
               v{col.version} · {col.provider}/{col.model}
             </div>
           ))}
         </div>
-        {c.cases.map((_case, row) => (
-          <div role="row" className="compare-row" key={row} style={{ gridTemplateColumns: `8rem repeat(${columns.length}, minmax(0, 1fr))` }}>
-            <div role="rowheader">#{row + 1}</div>
+        {c.cases.map((item, row) => (
+          <div role="row" className="compare-row" key={row} style={template}>
+            <CaseHeader index={row} item={item} />
             {columns.map((col) => {
-              const cell = cellAt(col, row);
-              return (
-                <div role="cell" className="compare-cell" key={`${col.version}${col.provider}${col.model}`}>
-                  {cell && (
-                    <>
-                      <span className={`status status-${cell.status}`}>{cell.status}</span>{" "}
-                      <span className="muted small">
-                        {formatUsd(cell.cost_usd)} · TTFT {formatMs(cell.ttft_ms)}
-                      </span>
-                      <pre className="run-output">{cell.output}</pre>
-                      {cell.run_id && <Link to={`/w/${ws}/runs/${cell.run_id}`}>run {shortId(cell.run_id)}</Link>}
-                    </>
-                  )}
-                </div>
+              const cell = byPlace.get(`${columnKey(col)}#${row}`);
+              return cell ? (
+                <GridCell
+                  key={columnKey(col)}
+                  ws={ws}
+                  comparison={c}
+                  cell={cell}
+                  canEdit={canEdit}
+                  selected={cell.runId !== null && pair.includes(cell.runId)}
+                  onToggleDiff={toggleDiff}
+                  onRerun={doRerun}
+                  rerunning={rerun.isPending && rerun.variables === cell.runId}
+                />
+              ) : (
+                <div role="cell" key={columnKey(col)} />
               );
             })}
           </div>
         ))}
       </div>
     </section>
+  );
+}
+
+function columnKey(cell: CellView): string {
+  return `${cell.version}|${cell.provider}/${cell.model}`;
+}
+
+function CaseHeader({ index, item }: { index: number; item: Record<string, unknown> }) {
+  const variables = (item.variables ?? {}) as Record<string, string>;
+  const expected = typeof item.expected === "string" ? item.expected : null;
+  return (
+    <div role="rowheader" className="case-head">
+      <strong>#{index + 1}</strong>
+      {Object.entries(variables).map(([name, value]) => (
+        <span key={name} className="case-var" title={value}>
+          <span className="muted">{name}:</span> {value.length > 80 ? `${value.slice(0, 80)}…` : value}
+        </span>
+      ))}
+      {expected !== null && (
+        <span className="case-var" title={expected}>
+          <span className="muted">expected:</span> {expected.length > 80 ? `${expected.slice(0, 80)}…` : expected}
+        </span>
+      )}
+    </div>
   );
 }

@@ -29,3 +29,10 @@ export function contentText(content: unknown): string {
 export function asContent(content: unknown): MessageContent {
   return typeof content === "string" || Array.isArray(content) ? (content as MessageContent) : "";
 }
+
+/** The texts of a message that may hold `{{variables}}`: the string, or its text blocks (as the server reads). */
+export function templateTexts(content: unknown): string[] {
+  if (typeof content === "string") return [content];
+  if (!Array.isArray(content)) return [];
+  return content.filter((b) => b?.type === "text" && typeof b.text === "string").map((b) => b.text as string);
+}

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
-import type { Version } from "../api/types";
-import { draftContent, draftFromVersion, emptyDraft, isDirty, loadDraft, saveDraft } from "./draft";
+import { describe, expect, it, vi } from "vitest";
+import type { Run, Version } from "../api/types";
+import { continueDraft, draftContent, draftFromRun, draftFromVersion, emptyDraft, isDirty, loadDraft, saveDraft } from "./draft";
 
 const version = {
   number: 2,
@@ -48,5 +48,46 @@ describe("draft extras", () => {
 
   it("a plain draft sends only system, messages and model config", () => {
     expect(Object.keys(draftContent(draftFromVersion(version))).sort()).toEqual(["messages", "model_config", "system"]);
+  });
+});
+
+describe("continuing and sending", () => {
+  const run = {
+    output: "",
+    tool_uses: [{ id: "toolu_1", name: "search", input: { query: "Hi Ada" } }],
+    snapshot: { variables: { name: "Ada" }, model_config: { provider: "mock", model: "mock-1", max_tokens: 300, temperature: 0 } },
+  } as unknown as Run;
+
+  it("continues from a run: its version, variable values and effective settings, then its answer", () => {
+    const draft = draftFromRun(version, run);
+    expect(draft.variables).toEqual({ name: "Ada" });
+    expect(draft.model_config.max_tokens).toBe(300); // the run's effective settings, not the version's 100
+    expect(draft.messages).toEqual([
+      { role: "user", content: "Hi {{name}}" },
+      { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "search", input: { query: "Hi Ada" } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "", is_error: false }] },
+    ]);
+    expect(isDirty(draft, version)).toBe(true);
+    expect(continueDraft(draft, "", []).messages).toEqual(draft.messages);
+  });
+
+  it("sends block messages without empty text blocks", () => {
+    const image = { type: "image" as const, source: { type: "base64" as const, media_type: "image/png" as const, data: "iVBORw0KGgo=" } };
+    const draft = { ...emptyDraft(), messages: [{ role: "user" as const, content: [{ type: "text" as const, text: "" }, image] }] };
+    expect(draftContent(draft).messages).toEqual([{ role: "user", content: [image] }]);
+    expect(draft.messages[0]?.content).toHaveLength(2); // the draft keeps its empty text box
+  });
+
+  it("keeps working when the browser's storage is full, and drops the stale copy", () => {
+    saveDraft("ws", "p", { ...emptyDraft(), system: "old" });
+    const setItem = vi.spyOn(Storage.prototype, "setItem").mockImplementation(() => {
+      throw new DOMException("full", "QuotaExceededError");
+    });
+    try {
+      expect(saveDraft("ws", "p", { ...emptyDraft(), system: "new" })).toBe(false);
+    } finally {
+      setItem.mockRestore();
+    }
+    expect(loadDraft("ws", "p")).toBeNull();
   });
 });

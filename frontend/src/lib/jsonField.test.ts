@@ -27,6 +27,6 @@ describe("parseSchema", () => {
   it("jsonText round-trips and prints nothing for none", () => {
     expect(jsonText(null)).toBe("");
     expect(jsonText([])).toBe("");
-    expect(parseSchema(jsonText({ a: 1 }))).toEqual({ ok: true, value: { a: 1 } });
+    expect(parseSchema(jsonText({ type: "object", a: 1 }))).toEqual({ ok: true, value: { type: "object", a: 1 } });
   });
 });

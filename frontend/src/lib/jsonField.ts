@@ -1,5 +1,7 @@
 // Parsing the editor's JSON fields (tools, output schema) before they go into the draft (pure: unit-tested).
 import type { VersionContent } from "../api/types";
+import { isObject } from "./schemaCheck";
+import { firstToolError, toolErrors } from "./toolForm";
 
 export type Tools = NonNullable<VersionContent["tools"]>;
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -12,9 +14,8 @@ function parse(text: string): Parsed<unknown> {
   }
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
-/** A JSON array of {name, description?, input_schema}; empty text is no tools. The server checks the rest. */
+/** A JSON array of {name, description?, input_schema}; empty text is no tools. Names, their uniqueness and
+ * object schemas are checked here (the meta-schema asynchronously, by the caller). */
 export function parseTools(text: string): Parsed<Tools> {
   if (text.trim() === "") return { ok: true, value: [] };
   const parsed = parse(text);
@@ -25,6 +26,8 @@ export function parseTools(text: string): Parsed<Tools> {
     if (!isObject(tool) || typeof tool.name !== "string" || !isObject(tool.input_schema))
       return { ok: false, error: `Tool ${i + 1} needs a "name" and an "input_schema" object` };
   }
+  const problem = firstToolError(toolErrors(value as { name: unknown; input_schema: unknown }[]));
+  if (problem) return { ok: false, error: problem };
   return { ok: true, value: value.map((t) => ({ description: "", ...t })) as Tools };
 }
 
@@ -34,6 +37,7 @@ export function parseSchema(text: string): Parsed<Record<string, unknown> | null
   const parsed = parse(text);
   if (!parsed.ok) return parsed;
   if (!isObject(parsed.value)) return { ok: false, error: "The output schema must be a JSON object" };
+  if (parsed.value.type !== "object") return { ok: false, error: 'The output schema must describe an object ("type": "object")' };
   return { ok: true, value: parsed.value };
 }
 

@@ -9,8 +9,9 @@ import { useModels } from "../../api/usage";
 import type { RunIn } from "../../api/types";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
-import { contentText } from "../../lib/content";
-import { draftContent, draftFromVersion, isDirty } from "../../lib/draft";
+import { templateTexts } from "../../lib/content";
+import { canContinue } from "../../lib/conversation";
+import { continueDraft, draftContent, draftFromRun, draftFromVersion, isDirty } from "../../lib/draft";
 import { useDebounced } from "../../lib/useDebounced";
 import { extractVariables } from "../../lib/variables";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
@@ -41,10 +42,12 @@ export function EditorScreen() {
   const ready = prompt.isSuccess && (baseNumber === null || base.isSuccess) && (!params.get("run") || !fromRun.isPending);
   const override = useMemo(() => {
     if (!wanted || !base.data) return undefined;
+    // "Continue in editor" from a run: its conversation and answer, the next turn waiting.
+    if (params.get("continue") && fromRun.data?.snapshot) return draftFromRun(base.data, fromRun.data);
     const values = (fromRun.data?.snapshot?.variables ?? {}) as Record<string, string>;
     return draftFromVersion(base.data, Object.fromEntries(Object.entries(values).map(([k, v]) => [k, String(v)])));
-  }, [wanted, base.data, fromRun.data]);
-  const { draft, setDraft, discard } = useDraft(ws, promptId, base.data, ready, override);
+  }, [wanted, base.data, fromRun.data, params]);
+  const { draft, setDraft, discard, stored } = useDraft(ws, promptId, base.data, ready, override);
   useEffect(() => {
     // An "open in editor" link has done its job once its content is the draft: reloads keep the draft.
     if (override && draft && params.size > 0) setParams({}, { replace: true });
@@ -56,7 +59,7 @@ export function EditorScreen() {
   }, [ws, promptId]);
   const myStream = stream && stream.promptId === promptId && stream.ws === ws ? stream : null;
 
-  const names = useMemo(() => (draft ? extractVariables([draft.system, ...draft.messages.map((m) => contentText(m.content))]) : []), [draft]);
+  const names = useMemo(() => (draft ? extractVariables([draft.system, ...draft.messages.flatMap((m) => templateTexts(m.content))]) : []), [draft]);
   const body: RunIn | null = useMemo(() => {
     if (!draft) return null;
     const variables = Object.fromEntries(names.map((n) => [n, draft.variables[n] ?? ""]));
@@ -67,12 +70,15 @@ export function EditorScreen() {
   const model = models.data?.find((m) => m.provider === draft?.model_config.provider && m.model === draft?.model_config.model);
 
   const [showCode, setShowCode] = useState(false);
+  // A field of the tools panel that does not pass its checks: runs and saves wait until it is fixed.
+  const [blocked, setBlocked] = useState<string | null>(null);
+  const [continued, setContinued] = useState<string | null>(null); // the run last continued from
   const start = useStartRun(ws);
   const cancel = useCancelRun(ws);
   const save = useSaveVersion(ws, promptId);
   const live = myStream !== null && myStream.run === null;
   const run = () => {
-    if (!body || live || start.isPending || !canEdit) return;
+    if (!body || live || start.isPending || !canEdit || blocked) return;
     start.mutate(body, {
       onSuccess: (accepted) => {
         runStreamer.watch(ws, accepted.id, promptId);
@@ -81,6 +87,20 @@ export function EditorScreen() {
     });
   };
   useRunShortcut(run);
+  const finished = myStream?.run && (myStream.run.status === "succeeded" || myStream.run.status === "cancelled") ? myStream.run : null;
+  const continuable = finished && canContinue(finished.output, myStream?.toolUses ?? []) ? finished : null;
+  const continueRun = () => {
+    if (!continuable || !myStream) return;
+    const at = draft?.messages.length ?? 0;
+    setDraft((d) => continueDraft(d, continuable.output, myStream.toolUses ?? []));
+    setContinued(continuable.id);
+    // Take the user to the turn waiting for them (the tool results to type, or the next message).
+    requestAnimationFrame(() => {
+      const next = document.querySelector(`[data-testid="message-${at + 1}"]`);
+      next?.scrollIntoView({ block: "center" });
+      next?.querySelector<HTMLElement>("textarea, .cm-content")?.focus();
+    });
+  };
 
   if (prompt.error instanceof ApiError && prompt.error.status === 404) return <NotFoundScreen what="prompt" />;
   if (prompt.error || base.error) return <ErrorBox error={prompt.error ?? base.error} />;
@@ -102,6 +122,11 @@ export function EditorScreen() {
           {dirty ? " · edited" : ""}
         </span>
       </div>
+      {!stored && (
+        <p className="notice" role="status" data-testid="draft-not-stored">
+          This draft is too large to keep on this device (its images): save a version so a reload does not lose it.
+        </p>
+      )}
       {showCode && body && <CodeDialog ws={ws} source={{ body }} onClose={() => setShowCode(false)} />}
       <div className="editor-grid">
         <MessagesPanel draft={draft} readOnly={!canEdit} setDraft={setDraft} onRun={run} />
@@ -120,6 +145,7 @@ export function EditorScreen() {
             outputSchema={draft.output_schema ?? null}
             readOnly={!canEdit}
             onChange={(change) => setDraft((d) => ({ ...d, ...change }))}
+            onProblem={setBlocked}
           />
           <VariablesPanel
             names={names}
@@ -137,12 +163,16 @@ export function EditorScreen() {
             error={start.error ?? cancel.error}
             onRun={run}
             onStop={() => myStream && cancel.mutate(myStream.runId)}
+            blocked={blocked}
+            onContinue={canEdit && continuable && continued !== continuable.id ? continueRun : undefined}
+            continued={continuable !== null && continued === continuable.id}
           />
         </div>
       </div>
       {canEdit && (
         <SaveVersionForm
           dirty={dirty}
+          blocked={blocked}
           saving={save.isPending}
           saved={save.data?.number}
           error={save.error}

@@ -45,3 +45,61 @@ describe("MessagesPanel", () => {
     expect(screen.getByLabelText("Message 1 (user)")).toBeTruthy();
   });
 });
+
+const PNG = "\x89PNG\r\n\x1a\n";
+const pngFile = (name = "dot.png", extra = "xy") =>
+  new File([Uint8Array.from([...(PNG + extra)].map((c) => c.charCodeAt(0)))], name, { type: "image/png" });
+
+describe("MessagesPanel, rich content", () => {
+  it("attaches an image to a user message with a preview, removes it, and refuses a file that is no image", async () => {
+    render(<Harness initial={{ ...emptyDraft(), messages: [{ role: "user", content: "Describe this" }] }} />);
+    fireEvent.change(screen.getByTestId("image-file-0"), { target: { files: [pngFile()] } });
+    const preview = await screen.findByRole("img", { name: "Image 1 of message 1" });
+    expect(preview.getAttribute("src")).toBe(`data:image/png;base64,${btoa(PNG + "xy")}`);
+    expect(messages()).toEqual([
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "Describe this" },
+          { type: "image", source: { type: "base64", media_type: "image/png", data: btoa(PNG + "xy") } },
+        ],
+      },
+    ]);
+    // The text stays editable under the same hook; the role is fixed while an image is attached.
+    expect(screen.getByTestId("message-editor-0").textContent).toContain("Describe this");
+    expect(screen.getByLabelText("Role of message 1")).toHaveProperty("disabled", true);
+
+    fireEvent.change(screen.getByTestId("image-file-0"), { target: { files: [new File(["%PDF-1.7"], "paper.pdf", { type: "application/pdf" })] } });
+    expect((await screen.findByTestId("image-error-0")).textContent).toBe("paper.pdf is not a PNG, JPEG, GIF or WebP image.");
+    expect(screen.getAllByRole("img")).toHaveLength(1);
+
+    fireEvent.click(screen.getByRole("button", { name: "Remove image 1 of message 1" }));
+    expect(messages()).toEqual([{ role: "user", content: "Describe this" }]);
+    expect(screen.queryByRole("img")).toBeNull();
+  });
+
+  it("shows tool calls as cards and takes a typed result for each", () => {
+    const conversation: Draft["messages"] = [
+      { role: "user", content: "Find apples" },
+      { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "search", input: { query: "apples" } }] },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "", is_error: false }] },
+    ];
+    render(<Harness initial={{ ...emptyDraft(), messages: conversation }} />);
+    const card = screen.getByTestId("tool-use-block");
+    expect(card.textContent).toContain("search");
+    expect(card.textContent).toContain('"query": "apples"');
+    expect(screen.getByLabelText(/Result of\s*search/)).toBe(screen.getByTestId("tool-result-2-0-input"));
+    fireEvent.change(screen.getByTestId("tool-result-2-0-input"), { target: { value: "Apples are red" } });
+    fireEvent.click(screen.getByLabelText("The tool failed (is_error)"));
+    expect(messages()[2]).toEqual({
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "Apples are red", is_error: true }],
+    });
+    // A user turn of tool results may take words too, and an image.
+    fireEvent.click(screen.getByRole("button", { name: "Add text to message 3" }));
+    expect((messages()[2]?.content as unknown as unknown[])[1]).toEqual({ type: "text", text: "" });
+    expect(screen.getByTestId("message-editor-2")).toBeTruthy();
+    expect(screen.getByTestId("attach-image-2")).toBeTruthy();
+    expect(screen.queryByTestId("attach-image-1")).toBeNull(); // no images from the assistant
+  });
+});

@@ -1,6 +1,6 @@
-// System prompt and messages: edit, add, remove, reorder.
+// System prompt and messages: edit (text, images, tool results), add, remove, reorder.
 import { CodeEditor } from "../../components/CodeEditor";
-import { contentText } from "../../lib/content";
+import { MessageContent } from "./MessageContent";
 import type { Message } from "../../api/types";
 import type { Draft } from "../../lib/draft";
 
@@ -34,13 +34,14 @@ export function MessagesPanel({ draft, readOnly, setDraft, onRun }: Props) {
         onSubmit={onRun}
       />
       {draft.messages.map((message, index) => (
-        <div className="message" key={index}>
+        <div className="message" key={index} data-testid={`message-${index}`}>
           <div className="message-head">
             <label>
               <span className="visually-hidden">Role of message {index + 1}</span>
               <select
                 value={message.role}
-                disabled={readOnly}
+                // Images and tool results belong to the user, tool calls to the assistant.
+                disabled={readOnly || (typeof message.content !== "string" && message.content.some((b) => b.type !== "text"))}
                 onChange={(e) =>
                   setMessages((ms) => ms.map((m, i) => (i === index ? { ...m, role: e.target.value as Message["role"] } : m)))
                 }
@@ -73,18 +74,14 @@ export function MessagesPanel({ draft, readOnly, setDraft, onRun }: Props) {
               </span>
             )}
           </div>
-          <CodeEditor
-            testId={`message-editor-${index}`}
-            label={`Message ${index + 1} (${message.role})`}
-            placeholder="Write the message; {{name}} becomes a variable."
-            value={contentText(message.content)}
-            readOnly={readOnly || typeof message.content !== "string"}
+          <MessageContent
+            index={index}
+            message={message}
+            messages={draft.messages}
+            readOnly={readOnly}
             onChange={(content) => setMessages((ms) => ms.map((m, i) => (i === index ? { ...m, content } : m)))}
-            onSubmit={onRun}
+            onRun={onRun}
           />
-          {typeof message.content !== "string" && (
-            <p className="muted small">Rich content (text, images, tools) is kept as it is; edit it through the API.</p>
-          )}
         </div>
       ))}
       {!readOnly && (

@@ -35,3 +35,40 @@ describe("RunPanel", () => {
     expect(onStop).toHaveBeenCalled();
   });
 });
+
+describe("RunPanel, continuing", () => {
+  const finished = () => {
+    let stream = initialStreamState("ws", "run-1", "p", 0);
+    stream = applyEvent(stream, { type: "run.tool_use", id: "1", data: { id: "toolu_1", name: "search", input: { q: "x" } } }, 0);
+    const run = { id: "run-1", status: "succeeded", output: "", usage: {}, cost_usd: "0.0001", tool_uses: [] };
+    return applyEvent(stream, { type: "run.completed", id: "2", data: run }, 0);
+  };
+
+  it("offers Continue on a finished run, says what it does, and holds runs back while a field is wrong", () => {
+    const onContinue = vi.fn();
+    render(
+      <MemoryRouter>
+        <RunPanel ws="ws" stream={finished()} model={model} estimatedInput={1} canRun starting={false} stopping={false} error={null}
+          onRun={() => {}} onStop={() => {}} onContinue={onContinue} blocked="Tool 1: Name: 1 to 64 letters, digits, _ or -" />
+      </MemoryRouter>,
+    );
+    expect(screen.getByTestId("tool-use")).toBeTruthy();
+    expect(screen.getByText(/type each tool's result/)).toBeTruthy();
+    fireEvent.click(screen.getByTestId("continue-button"));
+    expect(onContinue).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("run-button")).toHaveProperty("disabled", true);
+    expect(screen.getByTestId("run-blocked").textContent).toContain("Tool 1: Name");
+  });
+
+  it("once continued, the button rests", () => {
+    render(
+      <MemoryRouter>
+        <RunPanel ws="ws" stream={finished()} model={model} estimatedInput={1} canRun starting={false} stopping={false} error={null}
+          onRun={() => {}} onStop={() => {}} continued />
+      </MemoryRouter>,
+    );
+    expect(screen.getByTestId("continue-button")).toHaveProperty("disabled", true);
+    expect(screen.getByText(/write the next turn, then run again/)).toBeTruthy();
+    expect(screen.getByTestId("run-button")).toHaveProperty("disabled", false);
+  });
+});

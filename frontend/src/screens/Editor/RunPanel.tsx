@@ -17,9 +17,13 @@ type Props = {
   error: unknown;
   onRun: () => void;
   onStop: () => void;
+  blocked?: string | null; // why the draft cannot run as it is
+  onContinue?: () => void; // the finished run's answer into the draft, the next turn waiting
+  continued?: boolean;
 };
 
-export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, stopping, error, onRun, onStop }: Props) {
+export function RunPanel(props: Props) {
+  const { ws, stream, model, estimatedInput, canRun, starting, stopping, error, onRun, onStop, blocked = null, onContinue, continued } = props;
   const live = stream !== null && stream.run === null;
   const tokens = stream ? liveOutputTokens(stream) : 0;
   const input = stream?.inputTokens ?? estimatedInput ?? 0;
@@ -29,7 +33,7 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
   return (
     <section className="panel run-panel" aria-label="Run">
       <div className="run-actions">
-        <button type="button" className="primary" data-testid="run-button" disabled={!canRun || starting || live} onClick={onRun}>
+        <button type="button" className="primary" data-testid="run-button" disabled={!canRun || starting || live || !!blocked} onClick={onRun}>
           Run <kbd>Ctrl/⌘ + Enter</kbd>
         </button>
         <button type="button" data-testid="stop-button" disabled={!live || stopping} onClick={onStop}>
@@ -51,6 +55,11 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
         <dt>Duration</dt>
         <dd>{formatMs(stream?.run?.duration_ms)}</dd>
       </dl>
+      {blocked && (
+        <p className="field-error" role="status" data-testid="run-blocked">
+          Fix the tools and output panel first: {blocked}
+        </p>
+      )}
       {!canRun && <p className="muted">Viewers can read this prompt and its runs; editors run and save.</p>}
       {stream && stream.flags.length > 0 && (
         <p className="flagged" role="status" data-testid="run-flags">
@@ -70,6 +79,20 @@ export function RunPanel({ ws, stream, model, estimatedInput, canRun, starting, 
       <pre className="run-output" data-testid="run-output" aria-label="Output" aria-live="off" tabIndex={0}>
         {stream?.text ?? ""}
       </pre>
+      {(onContinue || continued) && (
+        <p className="continue-row">
+          <button type="button" data-testid="continue-button" disabled={!onContinue} onClick={onContinue}>
+            Continue
+          </button>{" "}
+          <span className="muted small" role="status">
+            {continued
+              ? "The answer is in the conversation: write the next turn, then run again."
+              : stream?.toolUses?.length
+                ? "Add the answer and its tool calls to the conversation, and type each tool's result."
+                : "Add the answer to the conversation and write the next turn."}
+          </span>
+        </p>
+      )}
       {stream && (
         <p className="muted">
           Run <Link to={`/w/${ws}/runs/${stream.runId}`}>{stream.runId.slice(0, 8)}</Link>

@@ -1,12 +1,21 @@
 import { type FormEvent, useState } from "react";
 import { ErrorBox } from "../../components/States";
 
-type Props = { dirty: boolean; saving: boolean; saved: number | undefined; error: unknown; onSave: (message: string) => void; onDiscard: () => void };
+type Props = {
+  dirty: boolean;
+  blocked?: string | null; // why the draft cannot be saved as it is (a field that fails its checks)
+  saving: boolean;
+  saved: number | undefined;
+  error: unknown;
+  onSave: (message: string) => void;
+  onDiscard: () => void;
+};
 
-export function SaveVersionForm({ dirty, saving, saved, error, onSave, onDiscard }: Props) {
+export function SaveVersionForm({ dirty, blocked = null, saving, saved, error, onSave, onDiscard }: Props) {
   const [message, setMessage] = useState("");
   const submit = (e: FormEvent) => {
     e.preventDefault();
+    if (blocked) return;
     onSave(message);
     setMessage("");
   };
@@ -16,7 +25,7 @@ export function SaveVersionForm({ dirty, saving, saved, error, onSave, onDiscard
         Version message
         <input value={message} placeholder="What changed?" onChange={(e) => setMessage(e.target.value)} data-testid="version-message" />
       </label>
-      <button type="submit" className="primary" data-testid="save-version-button" disabled={saving}>
+      <button type="submit" className="primary" data-testid="save-version-button" disabled={saving || !!blocked}>
         {saving ? "Saving…" : "Save version"}
       </button>
       {saved !== undefined && !dirty && (

@@ -1,71 +1,33 @@
-// Tools (a JSON array), tool choice and the output schema (a JSON Schema object) of the draft. Text that
-// does not parse stays in its box with the reason and leaves the draft as it was; the server checks the
-// rest (its 422 detail shows in the estimate, the run and the save).
+// Tools (a form per tool, or the whole list as JSON), tool choice and the output schema (a JSON Schema
+// object) of the draft. What does not pass the checks stays where it was typed with the reason beside it,
+// leaves the draft as it was, and is reported up (`onProblem`) so the editor holds back runs and saves.
 import { useEffect, useId, useState } from "react";
 import type { VersionContent } from "../../api/types";
-import { jsonText, type Parsed, parseSchema, parseTools, type Tools } from "../../lib/jsonField";
+import { parseSchema, parseTools, type Tools } from "../../lib/jsonField";
+import { metaSchemaProblem } from "../../lib/schemaCheck";
+import { firstToolError, schemaErrors } from "../../lib/toolForm";
+import { JsonBox } from "./JsonBox";
+import { ToolList } from "./ToolList";
 
 type ToolChoice = VersionContent["tool_choice"];
+type Change = { tools?: Tools; tool_choice?: ToolChoice; output_schema?: Record<string, unknown> | null };
 
 type Props = {
   tools: Tools;
   toolChoice: ToolChoice;
   outputSchema: Record<string, unknown> | null;
   readOnly: boolean;
-  onChange: (change: { tools?: Tools; tool_choice?: ToolChoice; output_schema?: Record<string, unknown> | null }) => void;
+  onChange: (change: Change) => void;
+  onProblem?: (problem: string | null) => void;
 };
 
-function JsonBox<T>({ id, label, testId, value, parse, readOnly, placeholder, onValid }: {
-  id: string;
-  label: string;
-  testId: string;
-  value: T;
-  parse: (text: string) => Parsed<T>;
-  readOnly: boolean;
-  placeholder: string;
-  onValid: (value: T) => void;
-}) {
-  const [text, setText] = useState(() => jsonText(value));
-  const [error, setError] = useState<string | null>(null);
-  const key = JSON.stringify(value ?? null);
-  useEffect(() => {
-    // The draft changed from elsewhere (a version loaded, changes discarded): show it.
-    const mine = parse(text);
-    if (!mine.ok || JSON.stringify(mine.value ?? null) !== key) {
-      setText(jsonText(value));
-      setError(null);
-    }
-  }, [key]);
-  return (
-    <div className="field">
-      <label htmlFor={id}>{label}</label>
-      <textarea
-        id={id}
-        data-testid={testId}
-        className="json-box"
-        rows={5}
-        spellCheck={false}
-        value={text}
-        placeholder={placeholder}
-        readOnly={readOnly}
-        aria-invalid={error !== null}
-        onChange={(e) => {
-          setText(e.target.value);
-          const parsed = parse(e.target.value);
-          setError(parsed.ok ? null : parsed.error);
-          if (parsed.ok) onValid(parsed.value);
-        }}
-      />
-      {error && (
-        <p className="field-error" role="alert" data-testid={`${testId}-error`}>
-          {error}
-        </p>
-      )}
-    </div>
-  );
-}
+const checkTools = async (tools: Tools) => firstToolError(await schemaErrors(tools));
+const checkSchema = async (schema: Record<string, unknown> | null) => {
+  const problem = schema ? await metaSchemaProblem(schema) : null;
+  return problem ? `The output schema ${problem}` : null;
+};
 
-export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange }: Props) {
+export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange, onProblem }: Props) {
   const id = useId();
   // Folded away until used, so the run panel stays in view; open when the draft has tools or a schema.
   const [open, setOpen] = useState(() => tools.length > 0 || outputSchema !== null);
@@ -73,6 +35,16 @@ export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange
   useEffect(() => {
     if (used) setOpen(true);
   }, [used]);
+  const [view, setView] = useState<"form" | "json">("form");
+  const [toolsProblem, setToolsProblem] = useState<string | null>(null);
+  const [schemaProblem, setSchemaProblem] = useState<string | null>(null);
+  const problem = toolsProblem ?? schemaProblem;
+  useEffect(() => onProblem?.(problem), [problem]);
+
+  const setTools = (next: Tools) => {
+    const named = toolChoice?.type === "tool" && !next.some((t) => t.name === toolChoice.name);
+    onChange(next.length === 0 ? { tools: [], tool_choice: null } : named ? { tools: next, tool_choice: null } : { tools: next });
+  };
   const choice = toolChoice ? (toolChoice.type === "tool" ? `tool:${toolChoice.name ?? ""}` : toolChoice.type) : "";
   return (
     <details
@@ -83,16 +55,31 @@ export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange
       onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}
     >
       <summary className="panel-title">Tools and output</summary>
-      <JsonBox
-        id={`${id}-tools`}
-        label="Tools (JSON)"
-        testId="tools-json"
-        value={tools}
-        parse={parseTools}
-        readOnly={readOnly}
-        placeholder='[{"name": "search", "description": "…", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}]'
-        onValid={(value) => onChange(value.length ? { tools: value } : { tools: [], tool_choice: null })}
-      />
+      <div className="tabs" role="group" aria-label="Edit tools as">
+        <button type="button" aria-pressed={view === "form"} data-testid="tools-view-form" onClick={() => setView("form")}>
+          Form
+        </button>
+        <button type="button" aria-pressed={view === "json"} data-testid="tools-view-json" onClick={() => setView("json")}>
+          JSON
+        </button>
+      </div>
+      {view === "form" ? (
+        <ToolList tools={tools} readOnly={readOnly} onChange={setTools} onProblem={setToolsProblem} />
+      ) : (
+        <JsonBox
+          id={`${id}-tools`}
+          label="Tools (JSON)"
+          testId="tools-json"
+          value={tools}
+          parse={parseTools}
+          check={checkTools}
+          readOnly={readOnly}
+          rows={8}
+          placeholder='[{"name": "search", "description": "…", "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}]'
+          onValid={setTools}
+          onProblem={setToolsProblem}
+        />
+      )}
       <div className="field">
         <label htmlFor={`${id}-choice`}>Tool choice</label>
         <select
@@ -124,9 +111,11 @@ export function ToolsPanel({ tools, toolChoice, outputSchema, readOnly, onChange
         testId="output-schema-json"
         value={outputSchema}
         parse={parseSchema}
+        check={checkSchema}
         readOnly={readOnly}
         placeholder='{"type": "object", "properties": {"answer": {"type": "string"}}}'
         onValid={(value) => onChange({ output_schema: value })}
+        onProblem={setSchemaProblem}
       />
     </details>
   );

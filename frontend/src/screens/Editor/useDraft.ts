@@ -5,13 +5,14 @@ import { type Draft, discardDraft, draftFromVersion, emptyDraft, loadDraft, save
 
 export function useDraft(ws: string, promptId: string, base: Version | undefined, ready: boolean, override?: Draft) {
   const [draft, setDraftState] = useState<Draft | null>(null);
+  const [stored, setStored] = useState(true); // false: too large for this device's storage (images)
 
   useEffect(() => {
     if (!ready) return;
     setDraftState((current) => {
       if (current && !override) return current;
       const initial = override ?? loadDraft(ws, promptId) ?? (base ? draftFromVersion(base) : emptyDraft());
-      saveDraft(ws, promptId, initial);
+      setStored(saveDraft(ws, promptId, initial));
       return initial;
     });
   }, [ready, ws, promptId, base, override]);
@@ -21,7 +22,7 @@ export function useDraft(ws: string, promptId: string, base: Version | undefined
       setDraftState((current) => {
         if (!current) return current;
         const next = update(current);
-        saveDraft(ws, promptId, next);
+        setStored(saveDraft(ws, promptId, next));
         return next;
       }),
     [ws, promptId],
@@ -32,5 +33,5 @@ export function useDraft(ws: string, promptId: string, base: Version | undefined
     setDraftState(base ? draftFromVersion(base) : emptyDraft());
   }, [ws, promptId, base]);
 
-  return { draft, setDraft, discard };
+  return { draft, setDraft, discard, stored };
 }

@@ -9,6 +9,7 @@ import { CodeDialog } from "../../components/CodeDialog";
 import { RunExtras } from "../../components/RunExtras";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
+import { canContinue } from "../../lib/conversation";
 import { formatDate, formatMs } from "../../lib/format";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
 import { Snapshot } from "./Snapshot";
@@ -38,6 +39,9 @@ export function RunDetailScreen() {
   const r = live?.run ?? run.data;
   const status = live && !live.run ? live.status : r.status;
   const output = live ? live.text : r.output;
+  const toolUses = live ? (live.toolUses ?? []) : (r.tool_uses ?? []).map(asToolUse);
+  const continuable =
+    canEdit && r.snapshot !== null && (r.status === "succeeded" || r.status === "cancelled") && canContinue(r.output, toolUses);
   const temperature = Number((r.snapshot?.model_config as { temperature?: number } | undefined)?.temperature ?? 0);
   return (
     <section className="page">
@@ -49,6 +53,16 @@ export function RunDetailScreen() {
         <Link className="button" to={`/w/${ws}/prompts/${r.prompt_id}?version=${r.version}&run=${r.id}`}>
           Open in editor
         </Link>
+        {continuable && (
+          <Link
+            className="button"
+            data-testid="continue-in-editor"
+            to={`/w/${ws}/prompts/${r.prompt_id}?version=${r.version}&run=${r.id}&continue=1`}
+            title="The conversation with this answer (and its tool calls) added, in the editor"
+          >
+            Continue in editor
+          </Link>
+        )}
         <button type="button" data-testid="get-code-button" onClick={() => setShowCode(true)}>
           Get code
         </button>
@@ -104,7 +118,7 @@ export function RunDetailScreen() {
       <h2>Output</h2>
       <RunExtras
         thinking={live ? live.thinking ?? "" : (r.thinking ?? "")}
-        toolUses={live ? (live.toolUses ?? []) : (r.tool_uses ?? []).map(asToolUse)}
+        toolUses={toolUses}
         outputValid={r.output_valid}
         live={!!live && !live.run}
       />

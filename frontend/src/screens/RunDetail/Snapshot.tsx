@@ -1,6 +1,8 @@
 import { contentText } from "../../lib/content";
 
-// The pinned request: rendered messages, variable values, effective model configuration.
+type Block = { type?: string; source?: { media_type?: string; data?: string } };
+
+// The pinned request: rendered messages (images shown), variable values, effective model configuration.
 export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | null }) {
   if (!snapshot) return null;
   const messages = (snapshot.messages ?? []) as { role: string; content: unknown }[];
@@ -12,9 +14,15 @@ export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | nul
       <h3>System</h3>
       <pre className="content">{String(snapshot.system ?? "") || "—"}</pre>
       {messages.map((m, i) => (
-        <div key={i}>
+        <div key={i} data-testid={`snapshot-message-${i}`}>
           <h3>{m.role}</h3>
           <pre className="content">{contentText(m.content)}</pre>
+          {Array.isArray(m.content) &&
+            (m.content as Block[])
+              .filter((b) => b.type === "image" && b.source?.data)
+              .map((b, j) => (
+                <img key={j} className="snapshot-image" src={`data:${b.source?.media_type};base64,${b.source?.data}`} alt={`Image ${j + 1} of the ${m.role} message ${i + 1}`} />
+              ))}
         </div>
       ))}
       <h3>Model configuration</h3>

@@ -1,0 +1,199 @@
+// One message's content: plain text in one editor, or its blocks — text editors, image previews with
+// remove, tool calls as cards and tool results with a box to type each result in — plus "Attach image"
+// on user messages (checked in the browser before anything is sent).
+import { useId, useRef, useState } from "react";
+import type { Message } from "../../api/types";
+import { CodeEditor } from "../../components/CodeEditor";
+import { prettyJson } from "../../components/RunExtras";
+import { asBlocks, type Block, formatBytes, IMAGE_ACCEPT, readImage, simplify } from "../../lib/blocks";
+
+type Props = {
+  index: number;
+  message: Message;
+  messages: readonly Message[]; // all of them: tool names for results, the images' total size
+  readOnly: boolean;
+  onChange: (content: Message["content"]) => void;
+  onRun: () => void;
+};
+
+export function MessageContent({ index, message, messages, readOnly, onChange, onRun }: Props) {
+  const n = index + 1;
+  const label = `Message ${n} (${message.role})`;
+  if (typeof message.content === "string") {
+    return (
+      <>
+        <CodeEditor
+          testId={`message-editor-${index}`}
+          label={label}
+          placeholder="Write the message; {{name}} becomes a variable."
+          value={message.content}
+          readOnly={readOnly}
+          onChange={onChange}
+          onSubmit={onRun}
+        />
+        {message.role === "user" && !readOnly && (
+          <ImageAttach index={index} messages={messages} onImage={(image) => onChange(simplify([...asBlocks(message.content), image]))} />
+        )}
+      </>
+    );
+  }
+  const blocks = message.content;
+  const setBlock = (j: number, block: Block) => onChange(blocks.map((b, k) => (k === j ? block : b)));
+  const remove = (j: number) => onChange(simplify(blocks.filter((_, k) => k !== j)));
+  const firstText = blocks.findIndex((b) => b.type === "text");
+  const names = toolNames(messages);
+  let images = 0;
+  return (
+    <div className="blocks">
+      {blocks.map((block, j) => {
+        switch (block.type) {
+          case "text":
+            return (
+              <div className="block" key={j}>
+                <CodeEditor
+                  testId={j === firstText ? `message-editor-${index}` : `message-editor-${index}-${j}`}
+                  label={j === firstText ? label : `Message ${n}, text ${j + 1}`}
+                  placeholder="Write the message; {{name}} becomes a variable."
+                  value={block.text}
+                  readOnly={readOnly}
+                  onChange={(text) => setBlock(j, { ...block, text })}
+                  onSubmit={onRun}
+                />
+                {!readOnly && blocks.length > 1 && (
+                  <button type="button" className="link" aria-label={`Remove text ${j + 1} of message ${n}`} onClick={() => remove(j)}>
+                    Remove text
+                  </button>
+                )}
+              </div>
+            );
+          case "image": {
+            images += 1;
+            const { media_type, data } = block.source;
+            return (
+              <figure className="block image-block" key={j} data-testid={`image-block-${index}-${j}`}>
+                <img src={`data:${media_type};base64,${data}`} alt={`Image ${images} of message ${n}`} />
+                <figcaption>
+                  {media_type.replace("image/", "").toUpperCase()} · {formatBytes(Math.floor((data.length * 3) / 4))}
+                  {!readOnly && (
+                    <button type="button" className="link" aria-label={`Remove image ${images} of message ${n}`} onClick={() => remove(j)}>
+                      Remove
+                    </button>
+                  )}
+                </figcaption>
+              </figure>
+            );
+          }
+          case "tool_use":
+            return (
+              <div className="block tool-use-card" key={j} data-testid="tool-use-block">
+                <div className="tool-use-head">
+                  <span className="muted">Tool call</span> <strong>{block.name}</strong> <span className="muted">· {block.id}</span>
+                </div>
+                <pre>{prettyJson(block.input ?? {})}</pre>
+              </div>
+            );
+          case "tool_result":
+            return (
+              <ToolResult
+                key={j}
+                testId={`tool-result-${index}-${j}`}
+                name={names.get(block.tool_use_id)}
+                block={block}
+                readOnly={readOnly}
+                onChange={(b) => setBlock(j, b)}
+              />
+            );
+          default:
+            return null;
+        }
+      })}
+      {!readOnly && (
+        <div className="block-actions">
+          {firstText === -1 && (
+            <button type="button" aria-label={`Add text to message ${n}`} onClick={() => onChange([...blocks, { type: "text", text: "" }])}>
+              + Text
+            </button>
+          )}
+          {message.role === "user" && <ImageAttach index={index} messages={messages} onImage={(image) => onChange([...blocks, image])} />}
+        </div>
+      )}
+    </div>
+  );
+}
+
+type ResultBlock = Extract<Block, { type: "tool_result" }>;
+
+function ToolResult({ testId, name, block, readOnly, onChange }: {
+  testId: string;
+  name: string | undefined;
+  block: ResultBlock;
+  readOnly: boolean;
+  onChange: (block: ResultBlock) => void;
+}) {
+  const id = useId();
+  return (
+    <div className="block tool-use-card tool-result" data-testid={testId}>
+      <label htmlFor={id} className="tool-use-head">
+        <span className="muted">Result of</span> <strong>{name ?? "tool call"}</strong> <span className="muted">· {block.tool_use_id}</span>
+      </label>
+      <textarea
+        id={id}
+        rows={3}
+        value={block.content}
+        readOnly={readOnly}
+        placeholder="What the tool returned (text or JSON)"
+        data-testid={`${testId}-input`}
+        onChange={(e) => onChange({ ...block, content: e.target.value })}
+      />
+      <label className="inline">
+        <input type="checkbox" checked={!!block.is_error} disabled={readOnly} onChange={(e) => onChange({ ...block, is_error: e.target.checked })} />
+        The tool failed (is_error)
+      </label>
+    </div>
+  );
+}
+
+/** The name of each tool call in a conversation, by its id. */
+function toolNames(messages: readonly Message[]): Map<string, string> {
+  const names = new Map<string, string>();
+  for (const m of messages) if (Array.isArray(m.content)) for (const b of m.content) if (b.type === "tool_use") names.set(b.id, b.name);
+  return names;
+}
+
+function ImageAttach({ index, messages, onImage }: { index: number; messages: readonly Message[]; onImage: (block: Block) => void }) {
+  const input = useRef<HTMLInputElement>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [reading, setReading] = useState(false);
+  return (
+    <div className="image-attach">
+      <button type="button" data-testid={`attach-image-${index}`} disabled={reading} onClick={() => input.current?.click()}>
+        {reading ? "Reading…" : "Attach image"}
+      </button>
+      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB</span>
+      <input
+        ref={input}
+        type="file"
+        className="visually-hidden"
+        tabIndex={-1}
+        accept={IMAGE_ACCEPT}
+        aria-label={`Image file for message ${index + 1}`}
+        data-testid={`image-file-${index}`}
+        onChange={async (e) => {
+          const file = e.target.files?.[0];
+          e.target.value = ""; // the same file can be picked again
+          if (!file) return;
+          setReading(true);
+          const read = await readImage(file, messages).catch(() => ({ ok: false as const, error: `${file.name} could not be read.` }));
+          setReading(false);
+          setError(read.ok ? null : read.error);
+          if (read.ok) onImage(read.block);
+        }}
+      />
+      {error && (
+        <p className="field-error" role="alert" data-testid={`image-error-${index}`}>
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -29,6 +29,7 @@ export function WorkspaceLayout() {
         </nav>
         <div className="account">
           <NavLink to="/account">{me.data?.name}</NavLink>
+          {me.data?.is_instance_admin && <NavLink to="/admin">Admin</NavLink>}
           <button type="button" className="link" onClick={() => logout.mutate(undefined, { onSuccess: () => navigate("/login") })}>
             Log out
           </button>

@@ -26,10 +26,17 @@ export function useSignup() {
   });
 }
 
+export type LoginBody = { email: string; password: string; totp_code?: string; recovery_code?: string };
+
+/** The problem type's last part (`.../totp-required` → `totp-required`), to react to a specific refusal. */
+export function problemType(error: unknown): string | undefined {
+  return error instanceof ApiError ? error.problem.type?.split("/").pop() : undefined;
+}
+
 export function useLogin() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: { email: string; password: string }) => api.post("/auth/login", body),
+    mutationFn: (body: LoginBody) => api.post("/auth/login", body),
     onSuccess: () => client.invalidateQueries({ queryKey: authKeys.all }),
   });
 }

@@ -1,6 +1,6 @@
 // `/`: the first workspace, or creating one (also reached from the switcher's "New workspace").
 import { type FormEvent, useState } from "react";
-import { Navigate, useNavigate, useSearchParams } from "react-router";
+import { Link, Navigate, useNavigate, useSearchParams } from "react-router";
 import { useMe } from "../../api/auth";
 import { useCreateWorkspace } from "../../api/workspaces";
 import { ErrorBox } from "../../components/States";
@@ -31,6 +31,10 @@ export function HomeScreen() {
           Create workspace
         </button>
       </form>
+      <p className="auth-links">
+        <Link to="/account">Your account</Link>
+        {me.data?.is_instance_admin && <Link to="/admin">Instance admin</Link>}
+      </p>
     </main>
   );
 }

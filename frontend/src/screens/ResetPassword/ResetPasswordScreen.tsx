@@ -1,4 +1,11 @@
-// Placeholder: being built (session 3).
+// `/reset-password`: with `?token=` (from an emailed link, or one an instance admin made) a new password;
+// without one, "forgot password": ask for a link by email.
+import { useSearchParams } from "react-router";
+import { ForgotPasswordForm } from "./ForgotPasswordForm";
+import { NewPasswordForm } from "./NewPasswordForm";
+
 export function ResetPasswordScreen() {
-  return <h1>Reset password</h1>;
+  const [params] = useSearchParams();
+  const token = params.get("token");
+  return <main className="auth-card">{token ? <NewPasswordForm token={token} /> : <ForgotPasswordForm />}</main>;
 }

@@ -7,6 +7,7 @@ import { LimitsForm } from "./LimitsForm";
 import { Members } from "./Members";
 import { Providers } from "./Providers";
 import { SafetyPolicyForm } from "./SafetyPolicyForm";
+import { SignInRequirements } from "./SignInRequirements";
 
 export function SettingsScreen() {
   const { ws = "" } = useParams();
@@ -27,6 +28,7 @@ export function SettingsScreen() {
           <Providers ws={ws} admin={admin} />
           <LimitsForm ws={ws} admin={admin} />
           <SafetyPolicyForm ws={ws} admin={admin} />
+          <SignInRequirements ws={ws} admin={admin} />
         </div>
       </div>
       <AuditLog ws={ws} admin={admin} />

@@ -2,7 +2,9 @@
 // one multiplexed event stream (gridStream.ts); these are its reads and actions.
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, query } from "../client";
+import { promptKeys } from "../prompts/keys";
 import type { components } from "../schema";
+import type { VersionSummary } from "../types";
 
 type S = components["schemas"];
 export type Comparison = S["ComparisonOut"];
@@ -100,5 +102,14 @@ export function useCellDiff(ws: string, id: string, pair: [string, string] | nul
     queryKey: comparisonKeys.diff(ws, id, pair?.[0] ?? "", pair?.[1] ?? ""),
     queryFn: () => api.get<Diff>(`${base(ws)}/${id}/diff` + query({ a: pair?.[0], b: pair?.[1] })),
     enabled: pair !== null,
+  });
+}
+
+/** A prompt's versions for the new-comparison form: nothing asked until a prompt is chosen. */
+export function usePromptVersions(ws: string, promptId: string) {
+  return useQuery({
+    queryKey: promptKeys.versions(ws, promptId),
+    queryFn: () => api.get<VersionSummary[]>(`/workspaces/${ws}/prompts/${promptId}/versions`),
+    enabled: promptId !== "",
   });
 }

@@ -28,7 +28,7 @@ export function CellRating({ ws, comparisonId, cell, canEdit }: { ws: string; co
     <div className="cell-rating" data-testid="cell-rating">
       {cell.ratings.length > 0 && (
         <span className="muted small" data-testid="cell-rating-summary">
-          👍 {up} · 👎 {down}
+          ▲ {up} · ▼ {down}
           {scores.length > 0 && ` · ${(scores.reduce((a, b) => a + b, 0) / scores.length).toFixed(1)}/5`}
           {cell.ratings.some((r) => r.note) && ` · ${cell.ratings.filter((r) => r.note).length} note(s)`}
         </span>
@@ -36,10 +36,10 @@ export function CellRating({ ws, comparisonId, cell, canEdit }: { ws: string; co
       {canEdit && runId && (
         <div className="rating-controls">
           <button type="button" className="thumb" aria-label="Thumbs up" aria-pressed={mine?.thumbs === "up"} disabled={busy} onClick={() => save({ thumbs: mine?.thumbs === "up" ? null : "up" })} data-testid="cell-thumbs-up">
-            👍
+            ▲ Good
           </button>
           <button type="button" className="thumb" aria-label="Thumbs down" aria-pressed={mine?.thumbs === "down"} disabled={busy} onClick={() => save({ thumbs: mine?.thumbs === "down" ? null : "down" })} data-testid="cell-thumbs-down">
-            👎
+            ▼ Bad
           </button>
           <select aria-label="Score" value={mine?.score ?? ""} disabled={busy} onChange={(e) => save({ score: e.target.value ? Number(e.target.value) : null })} data-testid="cell-score">
             <option value="">score</option>

@@ -50,6 +50,7 @@ function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
   const totals = gridTotals(cells);
   const aggregates = versionAggregates(cells);
   const running = totals.done < totals.total;
+  const word = !running ? "completed" : c.status === "queued" && totals.done === 0 && !cells.some((x) => x.status === "running") ? "queued" : "running";
 
   // Each finished cell (and the end of the stream) asks for the summary again, a second apart at most.
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -79,8 +80,8 @@ function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
     <section className="page compare-page">
       <div className="page-head">
         <h1>{c.name || `Comparison ${shortId(c.id)}`}</h1>
-        <span className={`status status-${running ? (totals.done === 0 && c.status === "queued" ? "queued" : "running") : "succeeded"}`} data-testid="compare-status">
-          {running ? (c.status === "queued" && totals.done === 0 ? "queued" : "running") : "completed"}
+        <span className={`status status-${word === "completed" ? "succeeded" : word}`} data-testid="compare-status">
+          {word} · {totals.done}/{totals.total}
         </span>
         <Link to={`/w/${ws}/prompts/${c.prompt_id}`}>Open the prompt</Link>
         {c.dataset_id && <Link to={`/w/${ws}/datasets/${c.dataset_id}`}>The dataset</Link>}

@@ -73,7 +73,7 @@ export function GridCell({ ws, comparison, cell, canEdit, selected, rerunning, o
             run {shortId(cell.runId)}
           </Link>
         )}
-        {cell.earlierRunIds.length > 0 && <span className="muted small">rerun ×{cell.earlierRunIds.length}</span>}
+        {cell.earlierRunIds.length > 0 && <span className="muted small">reruns: {cell.earlierRunIds.length}</span>}
       </div>
     </div>
   );

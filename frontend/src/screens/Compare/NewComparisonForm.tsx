@@ -3,9 +3,9 @@
 import { type FormEvent, useState } from "react";
 import { useNavigate } from "react-router";
 import { ApiError } from "../../api/client";
-import { useCreateComparison } from "../../api/comparisons";
+import { useCreateComparison, usePromptVersions } from "../../api/comparisons";
 import { useDatasets } from "../../api/datasets";
-import { usePrompts, useVersions } from "../../api/prompts";
+import { usePrompts } from "../../api/prompts";
 import { useModels } from "../../api/usage";
 import { ErrorBox } from "../../components/States";
 import { casesOf, RowsEditor, type RowsInput } from "../Datasets/RowsEditor";
@@ -18,7 +18,7 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
   const datasets = useDatasets(ws);
   const models = useModels(ws);
   const [promptId, setPromptId] = useState(initialPrompt ?? "");
-  const versions = useVersions(ws, promptId);
+  const versions = usePromptVersions(ws, promptId);
   const [chosenVersions, setChosenVersions] = useState<number[]>([]);
   const [chosenModels, setChosenModels] = useState<string[]>([]);
   const [source, setSource] = useState<Source>("dataset");
@@ -95,7 +95,7 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
       {promptId && (
         <fieldset className="choices" data-testid="compare-versions">
           <legend>Versions</legend>
-          {versions.isPending && <span className="muted">Loading versions…</span>}
+          {promptId && versions.isPending && <span className="muted">Loading versions…</span>}
           {versionItems.length === 0 && versions.data && <span className="muted">This prompt has no saved version yet.</span>}
           {versionItems.map((v) => (
             <label key={v.number} className="checkbox">

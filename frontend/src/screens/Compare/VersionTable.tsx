@@ -43,7 +43,7 @@ export function VersionTable({ ws, promptId, aggregates, assertions }: { ws: str
             <td data-testid={`compare-ratings-${v.version}`}>
               {v.ratings === 0
                 ? "—"
-                : `👍 ${v.thumbsUp} · 👎 ${v.thumbsDown}${v.meanScore !== null ? ` · mean ${v.meanScore.toFixed(1)}/5` : ""} (${v.ratings})`}
+                : `▲ ${v.thumbsUp} · ▼ ${v.thumbsDown}${v.meanScore !== null ? ` · mean ${v.meanScore.toFixed(1)}/5` : ""} (${v.ratings})`}
             </td>
           </tr>
         ))}

@@ -1,0 +1,156 @@
+"""Compare and evaluate in the browser: a CSV dataset imported (a bad file's line-numbered error shown), a
+grid of two versions by its cases started from the form, every cell streamed over ONE EventSource until
+the progress reaches the total, then a check with pass rates per version, a rating, a diff of two cells
+and one cell rerun (streamed on the reopened connection, which resumes every other cell)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import screenshot
+from tests.browser.helpers import api, seeded_prompt
+
+pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
+
+# Three cases of 24, 28 and 32 words: at 50 ms a token each cell streams for over a second.
+CASES = [" ".join(f"w{i}c{n}" for i in range(1, n + 1)) for n in (24, 28, 32)]
+GOOD_CSV = ("text\n" + "\n".join(CASES) + "\n").encode()
+BAD_CSV = b"text,tone\nhello,warm\nonly one value\n"
+
+
+def expected_output(prefix: str, case: str) -> str:
+    return f"{prefix} {case} "  # the mock answers the words of the message, each followed by a space
+
+
+def cost_of(case: str) -> int:
+    """Micro-dollars of one cell: every word of the message in and out, at $3 and $15 per million."""
+    words = len(case.split()) + 1
+    return words * 3 + words * 15
+
+
+@pytest.fixture
+def expected_http_errors() -> list[int]:
+    return [422]  # the bad CSV file
+
+
+async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
+    ws, prompt_id = await seeded_prompt(page, "comparer", ["x"] * 40)
+    second = {
+        "system": "",
+        "messages": [{"role": "user", "content": "Echo: {{text}}"}],
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 60},
+        "message": "echo instead",
+    }
+    await api(page, "POST", f"/workspaces/{ws}/prompts/{prompt_id}/versions", second)
+
+    # A bad CSV file: the server's error names the line, shown as it is.
+    await page.goto(f"/w/{ws}/datasets")
+    await page.get_by_test_id("dataset-import-file").set_input_files(
+        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": BAD_CSV}]
+    )
+    await page.get_by_test_id("dataset-import-submit").click()
+    await expect(page.get_by_test_id("dataset-import-error")).to_contain_text("The file was not imported")
+    await expect(page.get_by_test_id("dataset-import-error")).to_contain_text(re.compile(r"line 3\b"))
+    await screenshot(page, "datasets")
+
+    # A good one: its cases are listed under the file's name.
+    await page.get_by_test_id("dataset-import-file").set_input_files(
+        files=[{"name": "cases.csv", "mimeType": "text/csv", "buffer": GOOD_CSV}]
+    )
+    await page.get_by_test_id("dataset-import-submit").click()
+    await page.wait_for_url(re.compile(r"/datasets/[0-9a-f-]{36}$"))
+    await expect(page.get_by_role("heading", name="cases")).to_be_visible()
+    await expect(page.get_by_test_id("dataset-rows").locator("tbody tr")).to_have_count(3)
+    await expect(page.get_by_test_id("dataset-rows")).to_contain_text(CASES[2])
+    await screenshot(page, "dataset")
+
+    # A grid of both versions by the three cases, started from the form; every request to a grid's event
+    # stream is counted.
+    streams: list[str] = []
+    page.on("request", lambda r: streams.append(r.url) if re.search(r"/comparisons/[^/]+/events", r.url) else None)
+    await page.get_by_role("link", name="Compare versions on it").click()
+    await page.get_by_test_id("compare-prompt").select_option(prompt_id)
+    await page.get_by_test_id("compare-version-1").check()
+    await page.get_by_test_id("compare-version-2").check()
+    await expect(page.get_by_test_id("compare-cell-count")).to_contain_text("6 cells")
+    await page.get_by_test_id("compare-start").click()
+    await page.wait_for_url(re.compile(r"/compare/[0-9a-f-]{36}$"))
+    comparison_id = page.url.rsplit("/", 1)[1]
+
+    # Cells fill in as their tokens stream: a running cell holds part of its answer.
+    grid = page.get_by_test_id("compare-grid")
+    first = grid.get_by_test_id("compare-cell-0")
+    await expect(first.get_by_test_id("cell-status")).to_have_text("running")
+    await expect(first.get_by_test_id("cell-output")).to_contain_text("Repeat: w1c24")
+    partial = await first.get_by_test_id("cell-output").text_content() or ""
+    assert partial != expected_output("Repeat:", CASES[0]), "the first cell had finished before any text was seen"
+    await expect(page.get_by_test_id("compare-status")).to_contain_text("running")
+
+    # Progress reaches the total; every cell holds exactly its answer, with its cost and timings.
+    await expect(page.get_by_test_id("compare-progress")).to_have_text("6/6", timeout=60_000)
+    await expect(page.get_by_test_id("compare-status")).to_have_text("completed · 6/6")
+    for position in range(6):
+        prefix, case = ("Repeat:", CASES[position]) if position < 3 else ("Echo:", CASES[position - 3])
+        cell = grid.get_by_test_id(f"compare-cell-{position}")
+        await expect(cell.get_by_test_id("cell-status")).to_have_text("succeeded")
+        await expect(cell.get_by_test_id("cell-output")).to_have_text(expected_output(prefix, case))
+        await expect(cell.get_by_test_id("cell-cost")).to_have_text(f"${cost_of(case) / 1e6:.6f}")
+        await expect(cell.get_by_test_id("cell-ttft")).to_have_text(re.compile(r"^\d+ ms$"))
+    total = 2 * sum(cost_of(case) for case in CASES)
+    await expect(page.get_by_test_id("compare-cost")).to_have_text(f"${total / 1e6:.6f}")
+    words = 2 * sum(len(case.split()) + 1 for case in CASES)
+    await expect(page.get_by_test_id("compare-tokens")).to_have_text(f"{words} / {words}")
+    assert len(streams) == 1, f"the grid opened {len(streams)} event streams: {streams}"
+    server_totals = (await api(page, "GET", f"/workspaces/{ws}/comparisons/{comparison_id}"))["totals"]
+    assert round(float(server_totals["cost_usd"]) * 1e6) == total
+
+    # A check: only version 2 says "Echo", so its pass rate is 100 % and version 1's is 0 %.
+    await page.get_by_test_id("assertion-kind").select_option("contains")
+    await page.get_by_test_id("assertion-value").fill("Echo")
+    await page.get_by_test_id("assertion-add").click()
+    await expect(page.get_by_test_id("compare-pass-rate-1")).to_have_text("0% (0/3)")
+    await expect(page.get_by_test_id("compare-pass-rate-2")).to_have_text("100% (3/3)")
+    await expect(first.get_by_test_id("cell-checks")).to_contain_text("fail")
+
+    # A rating of one cell, shown on the cell and in its version's aggregate.
+    await first.get_by_test_id("cell-thumbs-up").click()
+    await expect(first.get_by_test_id("cell-thumbs-up")).to_have_attribute("aria-pressed", "true")
+    await first.get_by_test_id("cell-score").select_option("4")
+    await expect(page.get_by_test_id("compare-ratings-1")).to_have_text("▲ 1 · ▼ 0 · mean 4.0/5 (1)")
+    await expect(page.get_by_test_id("compare-ratings-2")).to_have_text("—")
+
+    # The diff of the same case under both versions.
+    await first.get_by_test_id("cell-diff-select").check()
+    await grid.get_by_test_id("compare-cell-3").get_by_test_id("cell-diff-select").check()
+    diff = page.get_by_test_id("compare-diff-text")
+    await expect(diff).to_contain_text(f"-Repeat: {CASES[0]}")
+    await expect(diff).to_contain_text(f"+Echo: {CASES[0]}")
+    await screenshot(page, "compare-evaluated")
+
+    # Rerun one cell: a new run, streamed on a reopened connection that resumes every other cell where it was.
+    rerun_cell = grid.get_by_test_id("compare-cell-5")
+    old_run = await rerun_cell.get_attribute("data-run-id")
+    await rerun_cell.get_by_test_id("cell-rerun").click()
+    await expect(rerun_cell).not_to_have_attribute("data-run-id", old_run or "")
+    await expect(page.get_by_test_id("compare-status")).to_contain_text("running")
+    await expect(rerun_cell.get_by_test_id("cell-status")).to_have_text("succeeded", timeout=30_000)
+    await expect(rerun_cell.get_by_test_id("cell-output")).to_have_text(expected_output("Echo:", CASES[2]))
+    await expect(rerun_cell).to_contain_text("reruns: 1")
+    await expect(page.get_by_test_id("compare-progress")).to_have_text("6/6")
+    # Totals are those of the cells' current runs (as the server's): the rerun replaced a run of the same cost.
+    await expect(page.get_by_test_id("compare-cost")).to_have_text(f"${total / 1e6:.6f}")
+    assert len(streams) == 2, streams
+    assert "positions=" in streams[1], "the reopened stream did not resume the cells it had heard from"
+    # The other cells kept their answers (nothing repeated by the resumed stream).
+    await expect(first.get_by_test_id("cell-output")).to_have_text(expected_output("Repeat:", CASES[0]))
+
+    # The history lists it, completed.
+    await page.goto(f"/w/{ws}/compare")
+    row = page.get_by_test_id("comparison-list").locator("tr", has=page.get_by_role("link"))
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("completed")
+    await expect(row).to_contain_text("6/6")
+    await screenshot(page, "comparisons")

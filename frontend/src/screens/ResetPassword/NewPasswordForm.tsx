@@ -26,7 +26,7 @@ export function NewPasswordForm({ token }: { token: string }) {
   return (
     <>
       <h1>Choose a new password</h1>
-      <form onSubmit={submit} aria-label="New password">
+      <form onSubmit={submit} aria-label="Choose a new password">
         <label>
           New password
           <input type="password" autoComplete="new-password" minLength={8} required value={password} onChange={(e) => setPassword(e.target.value)} />

@@ -111,6 +111,7 @@ async def test_a_grid_runs_every_version_and_case_as_ordinary_runs(client, app, 
     listed = (await client.get(f"/workspaces/{ws}/comparisons")).json()
     assert [c["id"] for c in listed["items"]] == [accepted["id"]]
     assert listed["items"][0]["status"] == "completed" and listed["items"][0]["progress"]["done"] == 4
+    assert Decimal(listed["items"][0]["cost_usd"]) == total_cost and grid["cost_usd"] == grid["totals"]["cost_usd"]
     by_prompt = await client.get(f"/workspaces/{ws}/comparisons", params={"prompt_id": str(uuid.uuid4())})
     assert by_prompt.json()["items"] == []
 

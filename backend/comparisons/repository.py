@@ -15,6 +15,7 @@ from backend.comparisons.models import (
     ComparisonGrading,
     ComparisonRating,
 )
+from backend.runs.models import Run
 
 
 async def get_comparison(session: AsyncSession, workspace_id: uuid.UUID, comparison_id: uuid.UUID) -> Comparison | None:
@@ -37,6 +38,16 @@ async def list_comparisons(
         stmt = stmt.where(or_(Comparison.created_at < at, and_(Comparison.created_at == at, Comparison.id < last_id)))
     stmt = stmt.order_by(Comparison.created_at.desc(), Comparison.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
+
+
+async def run_statuses_and_costs(
+    session: AsyncSession, run_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, int | None]]:
+    """Status and cost (micro-dollars) of runs the caller knows are its workspace's: two columns, not the runs."""
+    if not run_ids:
+        return {}
+    rows = await session.execute(select(Run.id, Run.status, Run.cost_micros).where(Run.id.in_(set(run_ids))))
+    return {run_id: (status, cost) for run_id, status, cost in rows}
 
 
 async def cells_of(session: AsyncSession, comparison: Comparison, *, for_update: bool = False) -> list[ComparisonCell]:

@@ -193,6 +193,7 @@ class ComparisonSummary(BaseModel):
     cell_count: int
     status: Literal["queued", "running", "completed"]
     progress: Progress
+    cost_usd: str = Field(description="What the cells' current runs cost so far (totals.cost_usd of the grid).")
     created_by: uuid.UUID | None
     created_at: datetime
 

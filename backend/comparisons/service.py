@@ -223,7 +223,7 @@ def _status(statuses: list[str | None]) -> str:
     return "running"
 
 
-def _summary(comparison: Comparison, statuses: list[str | None]) -> dict[str, Any]:
+def _summary(comparison: Comparison, statuses: list[str | None], cost_micros: int) -> dict[str, Any]:
     done = sum(1 for s in statuses if s is None or s in TERMINAL)
     return {
         "id": comparison.id,
@@ -235,6 +235,7 @@ def _summary(comparison: Comparison, statuses: list[str | None]) -> dict[str, An
         "cell_count": comparison.cell_count,
         "status": _status(statuses),
         "progress": {"done": done, "total": len(statuses)},
+        "cost_usd": micros_to_usd(cost_micros),
         "created_by": comparison.created_by,
         "created_at": comparison.created_at,
     }
@@ -252,12 +253,13 @@ async def list_comparisons(
     by_comparison: dict[uuid.UUID, list[ComparisonCell]] = {}
     for cell in cells:
         by_comparison.setdefault(cell.comparison_id, []).append(cell)
-    # Cells are this workspace's, so their run ids are too: only the statuses are read, not the runs.
-    found_statuses = await runs.run_statuses(session, [c.run_id for c in cells if c.run_id is not None])
+    # Cells are this workspace's, so their run ids are too: only statuses and costs are read, not the runs.
+    figures = await repo.run_statuses_and_costs(session, [c.run_id for c in cells if c.run_id is not None])
     out = []
     for comparison in found:
-        statuses = [found_statuses.get(c.run_id) if c.run_id else None for c in by_comparison.get(comparison.id, [])]
-        out.append(_summary(comparison, statuses))
+        mine = [figures.get(c.run_id) if c.run_id else None for c in by_comparison.get(comparison.id, [])]
+        statuses = [f[0] if f else None for f in mine]
+        out.append(_summary(comparison, statuses, sum(f[1] or 0 for f in mine if f)))
     return out
 
 
@@ -321,7 +323,7 @@ async def comparison_view(
     for view in views:
         view.pop("_cost_micros")
     return {
-        **_summary(comparison, statuses),
+        **_summary(comparison, statuses, totals["cost_micros"]),
         "totals": {
             "cost_usd": micros_to_usd(totals["cost_micros"]),
             "input_tokens": totals["input_tokens"],
@@ -785,7 +787,7 @@ async def completion(session: AsyncSession, workspace_id: uuid.UUID, comparison_
     cells = await repo.cells_of(session, comparison)
     found = await runs.runs_by_ids(session, workspace_id, [c.run_id for c in cells if c.run_id])
     statuses = [found[c.run_id].status if c.run_id in found else None for c in cells]
-    summary = _summary(comparison, statuses)
+    summary = _summary(comparison, statuses, sum(r.cost_micros or 0 for r in found.values()))
     return {
         "comparison_id": str(comparison_id),
         "status": summary["status"],

@@ -153,4 +153,5 @@ async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
     await expect(row).to_have_count(1)
     await expect(row).to_contain_text("completed")
     await expect(row).to_contain_text("6/6")
+    await expect(row).to_contain_text(f"${total / 1e6:.6f}")
     await screenshot(page, "comparisons")

@@ -2207,6 +2207,11 @@ export interface components {
             /** Cells */
             cells: components["schemas"]["Cell"][];
             /**
+             * Cost Usd
+             * @description What the cells' current runs cost so far (totals.cost_usd of the grid).
+             */
+            cost_usd: string;
+            /**
              * Created At
              * Format: date-time
              */
@@ -2243,6 +2248,11 @@ export interface components {
         ComparisonSummary: {
             /** Cell Count */
             cell_count: number;
+            /**
+             * Cost Usd
+             * @description What the cells' current runs cost so far (totals.cost_usd of the grid).
+             */
+            cost_usd: string;
             /**
              * Created At
              * Format: date-time

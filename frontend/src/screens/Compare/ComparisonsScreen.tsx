@@ -2,6 +2,7 @@
 import { Link, useParams, useSearchParams } from "react-router";
 import { useComparisons } from "../../api/comparisons";
 import { usePrompts } from "../../api/prompts";
+import { formatUsd } from "../../api/runs";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { formatDate, shortId } from "../../lib/format";
@@ -35,6 +36,7 @@ export function ComparisonsScreen() {
               <th>Versions</th>
               <th>Cells</th>
               <th>Status</th>
+              <th>Cost</th>
               <th>Started</th>
             </tr>
           </thead>
@@ -56,6 +58,7 @@ export function ComparisonsScreen() {
                     {c.progress.done}/{c.progress.total}
                   </span>
                 </td>
+                <td>{formatUsd(c.cost_usd)}</td>
                 <td>{formatDate(c.created_at)}</td>
               </tr>
             ))}

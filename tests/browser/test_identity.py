@@ -209,6 +209,16 @@ async def test_two_factor_from_the_account_screen_to_logging_in_with_a_code_and_
     await twofa.get_by_role("button", name="I have saved them").click()
     await expect(twofa).to_contain_text("Signing in asks for a code")
 
+    # With 2FA on, the owner may require it of every member of the workspace.
+    await page.goto(f"/w/{ws}/settings")
+    require = page.get_by_role("region", name="Sign-in requirements").get_by_label(
+        "Require two-factor authentication of every member"
+    )
+    await expect(require).not_to_be_checked()
+    await require.click()  # checked once the server has saved it
+    await expect(require).to_be_checked()
+    assert (await (await page.request.get(f"/api/v1/workspaces/{ws}")).json())["require_2fa"] is True
+
     # Password, then the second factor: a wrong code is refused with the reason, a right one signs in.
     await log_out(page)
     await log_in(page, email)

@@ -155,3 +155,67 @@ async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
     await expect(row).to_contain_text("6/6")
     await expect(row).to_contain_text(f"${total / 1e6:.6f}")
     await screenshot(page, "comparisons")
+
+
+async def test_typed_in_cases_a_refused_grid_and_a_model_graded_check(page: Page):
+    ws, prompt_id = await seeded_prompt(page, "grader", ["x"] * 10)
+    rubric = await api(page, "POST", f"/workspaces/{ws}/prompts", {"name": "rubric", "description": ""})
+    rubric_version = {
+        "system": "",
+        "messages": [{"role": "user", "content": "PASS {{output}}"}],  # the mock's answer begins with PASS
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 40},
+        "message": "always passes",
+    }
+    await api(page, "POST", f"/workspaces/{ws}/prompts/{rubric['id']}/versions", rubric_version)
+
+    # A dataset typed in as a table, a case added on its page, then deleted after a confirmation.
+    await page.goto(f"/w/{ws}/datasets")
+    await page.get_by_test_id("dataset-name").fill("typed")
+    await page.get_by_test_id("dataset-rows-column-0").fill("text")
+    await page.get_by_test_id("dataset-rows-cell-0-0").fill("hello there")
+    await page.get_by_role("button", name="Add row").click()
+    await page.get_by_test_id("dataset-rows-cell-1-0").fill("general kenobi")
+    await page.get_by_test_id("dataset-create").click()
+    await page.wait_for_url(re.compile(r"/datasets/[0-9a-f-]{36}$"))
+    rows = page.get_by_test_id("dataset-rows").locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    await page.get_by_test_id("dataset-add-text").fill("a third case")
+    await page.get_by_test_id("dataset-add-expected").fill("Repeat: a third case")
+    await page.get_by_test_id("dataset-add-submit").click()
+    await expect(rows).to_have_count(3)
+    await expect(rows.nth(2)).to_contain_text("Repeat: a third case")
+    await page.get_by_role("button", name="Delete", exact=True).click()
+    await page.get_by_role("button", name="Delete for good").click()
+    await page.wait_for_url(f"**/w/{ws}/datasets")
+    await expect(page.get_by_text("No datasets yet")).to_be_visible()
+
+    # Cases typed in as JSON that lack the version's variable: the server's 422 names the place.
+    await page.goto(f"/w/{ws}/compare")
+    await page.get_by_test_id("compare-prompt").select_option(prompt_id)
+    await page.get_by_test_id("compare-version-1").check()
+    await page.get_by_role("button", name="Typed in").click()
+    await page.get_by_role("button", name="JSON").click()
+    await page.get_by_test_id("compare-rows-json").fill('[{"other": "x"}]')
+    await page.get_by_test_id("compare-start").click()
+    error = page.get_by_test_id("compare-error")
+    await expect(error).to_contain_text("The comparison was not started")
+    await expect(error).to_contain_text("rows.0.text")
+
+    # Fixed, it runs; a model-graded check then judges its one cell, marked as such, with its own cost.
+    await page.get_by_test_id("compare-rows-json").fill('[{"text": "alpha beta"}]')
+    await page.get_by_test_id("compare-start").click()
+    await page.wait_for_url(re.compile(r"/compare/[0-9a-f-]{36}$"))
+    await expect(page.get_by_test_id("compare-status")).to_have_text("completed · 1/1", timeout=30_000)
+    cell = page.get_by_test_id("compare-cell-0")
+    await expect(cell.get_by_test_id("cell-output")).to_have_text("Repeat: alpha beta ")
+    await page.get_by_test_id("assertion-kind").select_option("model_graded")
+    await page.get_by_test_id("assertion-rubric").select_option(rubric["id"])
+    await page.get_by_test_id("assertion-add").click()
+    await expect(page.get_by_test_id("compare-assertions")).to_contain_text("model-graded")
+    await page.get_by_test_id("compare-grade").click()
+    await expect(cell.get_by_test_id("cell-checks")).to_contain_text("model-graded rubric: pass", timeout=20_000)
+    await expect(page.get_by_test_id("compare-graded-rate-1")).to_have_text("100% (1/1)")
+    await expect(page.get_by_test_id("compare-pass-rate-1")).to_have_text("—")  # no rule checks
+    # The rubric read "PASS Repeat: alpha beta" (4 words in, 4 out at $3/$15 per million), apart from the grid's cost.
+    await expect(page.get_by_test_id("compare-grading-cost")).to_have_text(f"${4 * 18 / 1e6:.6f}")
+    await expect(page.get_by_test_id("compare-cost")).to_have_text(f"${3 * 18 / 1e6:.6f}")

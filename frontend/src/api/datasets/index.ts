@@ -80,7 +80,8 @@ export function useDeleteDataset(ws: string) {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (id: string) => api.delete(`${base(ws)}/${id}`),
-    onSuccess: () => client.invalidateQueries({ queryKey: datasetKeys.all(ws) }),
+    // Not the deleted one's own query: read again, it would be a 404.
+    onSuccess: () => client.invalidateQueries({ queryKey: datasetKeys.list(ws) }),
   });
 }
 
@@ -88,6 +89,10 @@ export function useAddRow(ws: string) {
   const client = useQueryClient();
   return useMutation({
     mutationFn: ({ datasetId, row }: { datasetId: string; row: RowIn }) => api.post<RowOut>(`${base(ws)}/${datasetId}/rows`, row),
-    onSuccess: () => client.invalidateQueries({ queryKey: datasetKeys.all(ws) }),
+    onSuccess: (_row, { datasetId }) =>
+      Promise.all([
+        client.invalidateQueries({ queryKey: datasetKeys.list(ws) }),
+        client.invalidateQueries({ queryKey: datasetKeys.detail(ws, datasetId) }),
+      ]),
   });
 }

@@ -2,7 +2,8 @@
 import { type FormEvent, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { ApiError } from "../../api/client";
-import { type DatasetDetail, useAddRow, useDataset, useDeleteDataset } from "../../api/datasets";
+import { useQueryClient } from "@tanstack/react-query";
+import { type DatasetDetail, datasetKeys, useAddRow, useDataset, useDeleteDataset } from "../../api/datasets";
 import { Empty, ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { formatDate } from "../../lib/format";
@@ -72,6 +73,11 @@ function DeleteDataset({ ws, dataset }: { ws: string; dataset: DatasetDetail }) 
   const [confirming, setConfirming] = useState(false);
   const remove = useDeleteDataset(ws);
   const navigate = useNavigate();
+  const client = useQueryClient();
+  const deleted = () => {
+    navigate(`/w/${ws}/datasets`);
+    client.removeQueries({ queryKey: datasetKeys.detail(ws, dataset.id), exact: true });
+  };
   if (!confirming)
     return (
       <button type="button" onClick={() => setConfirming(true)}>
@@ -81,7 +87,7 @@ function DeleteDataset({ ws, dataset }: { ws: string; dataset: DatasetDetail }) 
   return (
     <span className="confirm" role="group" aria-label="Confirm deletion">
       Delete “{dataset.name}” and its {dataset.row_count} cases? Comparisons made with it keep their cases.
-      <button type="button" className="danger" onClick={() => remove.mutate(dataset.id, { onSuccess: () => navigate(`/w/${ws}/datasets`) })} disabled={remove.isPending}>
+      <button type="button" className="danger" onClick={() => remove.mutate(dataset.id, { onSuccess: deleted })} disabled={remove.isPending}>
         Delete for good
       </button>
       <button type="button" onClick={() => setConfirming(false)}>

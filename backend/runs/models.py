@@ -94,6 +94,12 @@ class Run(Base):
         Index("ix_run_prompt_created", "prompt_id", sql("created_at DESC")),
         Index("ix_run_running_lease", "lease_expires_at", postgresql_where=sql("status = 'running'")),
         Index("ix_run_queued", "created_at", postgresql_where=sql("status = 'queued'")),
+        # Finished runs whose contents are still there, oldest first: the retention job's batches walk it.
+        Index(
+            "ix_run_contents_due",
+            "created_at",
+            postgresql_where=sql("contents_expired_at IS NULL AND status IN ('succeeded', 'failed', 'cancelled')"),
+        ),
         # Runs waiting their turn behind their workspace's concurrency cap, oldest first.
         Index(
             "ix_run_waiting",

@@ -33,7 +33,7 @@ def cost_of(case: str) -> int:
 
 @pytest.fixture
 def expected_http_errors() -> list[int]:
-    return [422]  # the bad CSV file
+    return [402, 422]  # over budget; the bad CSV file, cases without the version's variable
 
 
 async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
@@ -201,8 +201,16 @@ async def test_typed_in_cases_a_refused_grid_and_a_model_graded_check(page: Page
     await expect(error).to_contain_text("The comparison was not started")
     await expect(error).to_contain_text("rows.0.text")
 
-    # Fixed, it runs; a model-graded check then judges its one cell, marked as such, with its own cost.
+    # With the variable but over this month's budget: a 402 saying what the grid could cost, nothing started.
+    await api(page, "PUT", f"/workspaces/{ws}/limits", {"monthly_budget_usd": "0.000001"})
     await page.get_by_test_id("compare-rows-json").fill('[{"text": "alpha beta"}]')
+    await page.get_by_test_id("compare-start").click()
+    await expect(error).to_contain_text("Over budget: nothing was started")
+    await expect(error).to_contain_text(re.compile(r"Needs up to \$[0-9.]+; \$0\.000001 left this month"))
+    assert (await api(page, "GET", f"/workspaces/{ws}/comparisons"))["items"] == []
+
+    # Within budget it runs; a model-graded check then judges its one cell, marked as such, with its own cost.
+    await api(page, "PUT", f"/workspaces/{ws}/limits", {"monthly_budget_usd": None})
     await page.get_by_test_id("compare-start").click()
     await page.wait_for_url(re.compile(r"/compare/[0-9a-f-]{36}$"))
     await expect(page.get_by_test_id("compare-status")).to_have_text("completed · 1/1", timeout=30_000)

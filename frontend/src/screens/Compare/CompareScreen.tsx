@@ -1,7 +1,7 @@
 // A comparison: one column per version and model, one row per case, each cell a run. A running grid
 // streams over ONE EventSource (all cells multiplexed); the summary (assertion results, ratings) is re-read
 // as cells finish. Totals, per-version figures, assertions, ratings, diff of two cells, rerun of one.
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useParams } from "react-router";
 import { useQueryClient } from "@tanstack/react-query";
 import { ApiError } from "../../api/client";
@@ -36,7 +36,8 @@ export function CompareScreen() {
   return <Grid key={comparisonId} ws={ws} comparison={comparison.data} />;
 }
 
-const SUMMARY_EVERY_MS = 1000; // finished cells bring the summary up to date at most this often
+// Finished cells bring the summary up to date at most this often (a big grid's summary costs more to read).
+const summaryEveryMs = (cells: number) => Math.max(1000, cells * 10);
 
 function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
   const canEdit = atLeast(useMembership(), "editor");
@@ -46,7 +47,20 @@ function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
   const rerun = useRerunCell(ws, c.id);
   const [pair, setPair] = useState<string[]>([]);
 
-  const cells = useMemo(() => c.cells.map((cell) => cellView(cell, state.cells[cell.position])), [c.cells, state.cells]);
+  // A view is rebuilt only for a cell whose summary or stream changed, so only that cell re-renders.
+  const views = useRef(new WeakMap<object, { live: unknown; view: CellView }>());
+  const cells = useMemo(
+    () =>
+      c.cells.map((cell) => {
+        const live = state.cells[cell.position];
+        const known = views.current.get(cell);
+        if (known && known.live === live) return known.view;
+        const view = cellView(cell, live);
+        views.current.set(cell, { live, view });
+        return view;
+      }),
+    [c.cells, state.cells],
+  );
   const totals = gridTotals(cells);
   const aggregates = versionAggregates(cells);
   const running = totals.done < totals.total;
@@ -59,22 +73,28 @@ function Grid({ ws, comparison: c }: { ws: string; comparison: Comparison }) {
     timer.current = setTimeout(() => {
       timer.current = null;
       void client.invalidateQueries({ queryKey: comparisonKeys.detail(ws, c.id), exact: true });
-    }, SUMMARY_EVERY_MS);
-  }, [totals.done, state.completed, client, ws, c.id]);
+    }, summaryEveryMs(c.cells.length));
+  }, [totals.done, state.completed, client, ws, c.id, c.cells.length]);
   useEffect(() => () => (timer.current ? clearTimeout(timer.current) : undefined), []);
 
   const columns = [...new Map(cells.map((cell) => [columnKey(cell), cell])).values()];
   const byPlace = new Map(cells.map((cell) => [`${columnKey(cell)}#${cell.rowIndex}`, cell]));
   const template = { gridTemplateColumns: `10rem repeat(${columns.length}, minmax(16rem, 1fr))` };
-  const toggleDiff = (runId: string) =>
-    setPair((p) => (p.includes(runId) ? p.filter((x) => x !== runId) : [...p, runId].slice(-2)));
-  const doRerun = (runId: string) =>
-    rerun.mutate(runId, {
-      onSuccess: () => {
-        setPair((p) => p.filter((x) => x !== runId));
-        streamer.open(); // a finished grid's stream closed: reopen it (each cell resumes) to stream the new run
-      },
-    });
+  const toggleDiff = useCallback(
+    (runId: string) => setPair((p) => (p.includes(runId) ? p.filter((x) => x !== runId) : [...p, runId].slice(-2))),
+    [],
+  );
+  const rerunCell = rerun.mutate;
+  const doRerun = useCallback(
+    (runId: string) =>
+      rerunCell(runId, {
+        onSuccess: () => {
+          setPair((p) => p.filter((x) => x !== runId));
+          streamer.open(); // a finished grid's stream closed: reopen it (each cell resumes) to stream the new run
+        },
+      }),
+    [rerunCell, streamer],
+  );
 
   return (
     <section className="page compare-page">

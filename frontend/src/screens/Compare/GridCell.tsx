@@ -1,5 +1,6 @@
 // One cell of the grid: its run's status, streamed output, cost, TTFT and duration, assertion results,
 // ratings; select it for a diff, rerun it.
+import { memo } from "react";
 import { Link } from "react-router";
 import type { CellView, Comparison } from "../../api/comparisons";
 import { formatUsd } from "../../api/runs";
@@ -17,7 +18,7 @@ type Props = {
   onRerun: (runId: string) => void;
 };
 
-export function GridCell({ ws, comparison, cell, canEdit, selected, rerunning, onToggleDiff, onRerun }: Props) {
+export const GridCell = memo(function GridCell({ ws, comparison, cell, canEdit, selected, rerunning, onToggleDiff, onRerun }: Props) {
   const finished = ["succeeded", "failed", "cancelled"].includes(cell.status);
   const assertionKind = new Map(comparison.assertions.map((a) => [a.id, a]));
   return (
@@ -77,7 +78,7 @@ export function GridCell({ ws, comparison, cell, canEdit, selected, rerunning, o
       </div>
     </div>
   );
-}
+});
 
 export function describeAssertion(a: { kind: string; value: string | null; model_graded?: boolean }): string {
   switch (a.kind) {

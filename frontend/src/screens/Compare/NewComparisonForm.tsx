@@ -2,14 +2,13 @@
 // cases: a dataset or rows typed in. The server's refusals (402 budget, 422 naming the field) show as they are.
 import { type FormEvent, useState } from "react";
 import { useNavigate } from "react-router";
-import { ApiError } from "../../api/client";
 import { useCreateComparison, usePromptVersions } from "../../api/comparisons";
 import { useDatasets } from "../../api/datasets";
 import { usePrompts } from "../../api/prompts";
 import { useModels } from "../../api/usage";
-import { ErrorBox } from "../../components/States";
 import { casesOf, RowsEditor, type RowsInput } from "../Datasets/RowsEditor";
 import { emptyTable } from "../Datasets/rows";
+import { CreateError } from "./CreateError";
 
 type Source = "dataset" | "rows" | "none";
 
@@ -173,29 +172,4 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
 function countRows(input: RowsInput): number {
   const cases = casesOf(input);
   return typeof cases === "string" ? 0 : cases.rows.length;
-}
-
-/** A 402 says what the grid could cost against what is left; a 422 names the field (the client adds it). */
-function CreateError({ error }: { error: unknown }) {
-  if (!error) return null;
-  if (error instanceof ApiError && error.status === 402) {
-    const p = error.problem as Record<string, unknown>;
-    return (
-      <div className="state error" role="alert" data-testid="compare-error">
-        <strong>Over budget: nothing was started</strong>
-        <span className="detail">{error.message}</span>
-        {p.required_usd !== undefined && (
-          <span className="detail">
-            Needs up to ${String(p.required_usd)}; ${String(p.remaining_usd)} left this month.
-          </span>
-        )}
-      </div>
-    );
-  }
-  const title = error instanceof ApiError && error.status === 422 ? "The comparison was not started" : undefined;
-  return (
-    <div data-testid="compare-error">
-      <ErrorBox error={error} title={title} />
-    </div>
-  );
 }

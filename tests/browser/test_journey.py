@@ -222,8 +222,11 @@ async def test_thinking_tool_call_and_get_code(page: Page, expected_http_errors:
     await expect(dialog.get_by_test_id("code-text")).to_contain_text(prompt["id"])
     await expect(dialog.get_by_test_id("code-text")).to_contain_text("red apples")
 
-    # Back in the editor: the version's tool is in its JSON box; a thinking budget too small is refused.
+    # Back in the editor: the version's tool is in its form and in its JSON box; a thinking budget too small
+    # is refused.
     await page.goto(f"/w/{ws}/prompts/{prompt['id']}")
+    await expect(page.get_by_test_id("tool-name-0")).to_have_value("search")
+    await page.get_by_test_id("tools-view-json").click()
     await expect(page.get_by_test_id("tools-json")).to_have_value(re.compile(r'"name": "search"'))
     await expect(page.get_by_test_id("tool-choice")).to_have_value("any")
     await page.get_by_test_id("thinking-budget").fill("10")

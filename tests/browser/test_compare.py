@@ -227,3 +227,26 @@ async def test_typed_in_cases_a_refused_grid_and_a_model_graded_check(page: Page
     # The rubric read "PASS Repeat: alpha beta" (4 words in, 4 out at $3/$15 per million), apart from the grid's cost.
     await expect(page.get_by_test_id("compare-grading-cost")).to_have_text(f"${4 * 18 / 1e6:.6f}")
     await expect(page.get_by_test_id("compare-cost")).to_have_text(f"${3 * 18 / 1e6:.6f}")
+
+
+async def test_a_grid_reloaded_while_it_streams_ends_with_every_answer_once(page: Page):
+    ws, prompt_id = await seeded_prompt(page, "reloader", ["x"] * 70)
+    cases = [" ".join(f"r{row}w{i}" for i in range(1, 61)) for row in (1, 2)]  # 3 s of tokens per cell
+    body = {"prompt_id": prompt_id, "versions": [1], "rows": [{"text": case} for case in cases]}
+    accepted = await api(page, "POST", f"/workspaces/{ws}/comparisons", body)
+    await page.goto(f"/w/{ws}/compare/{accepted['id']}")
+    first = page.get_by_test_id("compare-cell-0")
+    await expect(first.get_by_test_id("cell-output")).to_contain_text("r1w5 ")
+    await expect(first.get_by_test_id("cell-status")).to_have_text("running")
+
+    streams: list[str] = []
+    page.on("request", lambda r: streams.append(r.url) if re.search(r"/comparisons/[^/]+/events", r.url) else None)
+    await page.reload()
+    # What had streamed is back at once (the summary), then the rest streams in: every word once, in order.
+    await expect(first.get_by_test_id("cell-output")).to_contain_text("r1w5 ")
+    await expect(page.get_by_test_id("compare-status")).to_have_text("completed · 2/2", timeout=30_000)
+    for position, case in enumerate(cases):
+        await expect(page.get_by_test_id(f"compare-cell-{position}").get_by_test_id("cell-output")).to_have_text(
+            expected_output("Repeat:", case)
+        )
+    assert len(streams) == 1, streams

@@ -154,6 +154,12 @@ async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
     await expect(row).to_contain_text("completed")
     await expect(row).to_contain_text("6/6")
     await expect(row).to_contain_text(f"${total / 1e6:.6f}")
+    other = await api(page, "POST", f"/workspaces/{ws}/prompts", {"name": "another", "description": ""})
+    await page.reload()
+    await page.get_by_test_id("comparison-filter-prompt").select_option(other["id"])
+    await expect(page.get_by_text("No comparisons of this prompt yet.")).to_be_visible()
+    await page.get_by_test_id("comparison-filter-prompt").select_option(prompt_id)
+    await expect(row).to_have_count(1)
     await screenshot(page, "comparisons")
 
 

@@ -10,8 +10,9 @@ import { NewComparisonForm } from "./NewComparisonForm";
 
 export function ComparisonsScreen() {
   const { ws = "" } = useParams();
-  const [params] = useSearchParams();
-  const comparisons = useComparisons(ws);
+  const [params, setParams] = useSearchParams();
+  const only = params.get("history_prompt") ?? "";
+  const comparisons = useComparisons(ws, only || undefined);
   const prompts = usePrompts(ws);
   const canEdit = atLeast(useMembership(), "editor");
   const promptName = (id: string) => prompts.data?.items.find((p) => p.id === id)?.name ?? shortId(id);
@@ -23,10 +24,32 @@ export function ComparisonsScreen() {
         <span className="muted">Run prompt versions side by side on the same cases.</span>
       </div>
       {canEdit && <NewComparisonForm ws={ws} initialPrompt={params.get("prompt")} initialDataset={params.get("dataset")} />}
-      <h2>History</h2>
+      <div className="page-head">
+        <h2>History</h2>
+        <label className="field inline">
+          Prompt
+          <select
+            value={only}
+            onChange={(e) => {
+              const next = new URLSearchParams(params);
+              if (e.target.value) next.set("history_prompt", e.target.value);
+              else next.delete("history_prompt");
+              setParams(next, { replace: true });
+            }}
+            data-testid="comparison-filter-prompt"
+          >
+            <option value="">All prompts</option>
+            {(prompts.data?.items ?? []).map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
       {comparisons.isPending && <Loading what="Loading comparisons" />}
       <ErrorBox error={comparisons.error} />
-      {comparisons.data && items.length === 0 && <Empty>No comparisons yet.</Empty>}
+      {comparisons.data && items.length === 0 && <Empty>{only ? "No comparisons of this prompt yet." : "No comparisons yet."}</Empty>}
       {items.length > 0 && (
         <table className="table" aria-label="Comparisons" data-testid="comparison-list">
           <thead>

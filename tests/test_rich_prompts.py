@@ -4,6 +4,7 @@ stream thinking and tool calls, and check structured output (through the mock mo
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 
@@ -232,3 +233,48 @@ async def test_export_and_import_keep_tools_and_schemas(client, ws):
 
 def _image() -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG}}
+
+
+async def test_the_estimate_counts_block_messages_exactly_for_the_mock(client, app, ws):
+    """Text blocks and tool results are input (the estimate and the budget reservation counted only plain
+    string messages, so a conversation continued after a tool call was estimated at nearly nothing)."""
+    pid = await new_prompt(client, ws)
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Weather in {{words}}"}, _image()]},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny and warm"}]},
+    ]
+    assert (await save(client, ws, pid, messages=messages, tools=[WEATHER])).status_code == 201
+    body = {"prompt_id": pid, "variables": {"words": "Oslo today"}}
+    estimate = await client.post(f"/workspaces/{ws}/runs/estimate", json=body)
+    assert estimate.status_code == 200, estimate.text
+    assert estimate.json()["input_tokens"] == 4 + 3  # "Weather in Oslo today", "sunny and warm"
+    async with RunningWorker(app):
+        run = await wait_for(client, ws, await start(client, ws, pid, {"words": "Oslo today"}))
+    assert run["status"] == "succeeded", run
+    assert run["usage"]["input_tokens"] == estimate.json()["input_tokens"]
+
+
+def test_the_worst_case_of_other_providers_covers_blocks_images_tools_and_schema():
+    from backend.runs.service import WORST_CASE_IMAGE_TOKENS, worst_case_input_tokens
+
+    call = {"type": "tool_use", "id": "t", "name": "get_weather", "input": {"city": "Oslo"}}
+    plain = {"provider": "anthropic", "system": "", "messages": [{"role": "user", "content": "hi"}]}
+    rich = {
+        "provider": "anthropic",
+        "system": "",
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, _image()]},
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "x" * 100}]},
+        ],
+        "tools": [WEATHER],
+        "output_schema": None,
+    }
+    base = worst_case_input_tokens(plain) - 10 * 2  # "hi" and the framing of one message
+    assert base == 2
+    tools_bytes = len(json.dumps([WEATHER], ensure_ascii=False).encode())
+    call_bytes = len(("get_weather" + json.dumps({"city": "Oslo"})).encode())
+    expected = 2 + WORST_CASE_IMAGE_TOKENS + call_bytes + 100 + tools_bytes + 10 * 4
+    assert worst_case_input_tokens(rich) == expected

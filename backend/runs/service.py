@@ -271,13 +271,39 @@ async def preview_snapshot(
     return prepared.snapshot
 
 
+# No provider bills an image (resized to fit its limits) at more than this many input tokens.
+WORST_CASE_IMAGE_TOKENS = 5_000
+
+
+def _message_texts(content: Any, *, mock: bool) -> list[str]:
+    """The text a message's content gives the model: the string, or its text blocks and tool results (and,
+    except for the mock, which ignores them, each tool call's name and input as JSON)."""
+    if isinstance(content, str):
+        return [content]
+    texts = []
+    for block in content:
+        if block.get("type") == "text":
+            texts.append(block["text"])
+        elif block.get("type") == "tool_result":
+            texts.append(str(block.get("content") or ""))
+        elif block.get("type") == "tool_use" and not mock:
+            texts.append(block.get("name", "") + json.dumps(block.get("input") or {}, ensure_ascii=False))
+    return texts
+
+
 def worst_case_input_tokens(snapshot: dict[str, Any]) -> int:
     """Input tokens, never under-counted: exact for the mock; otherwise at most one token per UTF-8 byte
-    (a token always covers at least one byte) plus a few per message for the provider's framing."""
-    texts = [snapshot["system"], *(m["content"] for m in snapshot["messages"] if isinstance(m["content"], str))]
-    if snapshot["provider"] == "mock":
+    (a token always covers at least one byte) of every text, tool definition and output schema, a bound
+    per image, plus a few per message for the provider's framing."""
+    mock = snapshot["provider"] == "mock"
+    texts = [snapshot["system"], *(t for m in snapshot["messages"] for t in _message_texts(m["content"], mock=mock))]
+    if mock:
         return sum(len(t.split()) for t in texts)
-    return sum(len(t.encode()) for t in texts) + 10 * (len(snapshot["messages"]) + 1)
+    extras = [json.dumps(snapshot[k], ensure_ascii=False) for k in ("tools", "output_schema") if snapshot.get(k)]
+    blocks = [b for m in snapshot["messages"] if isinstance(m["content"], list) for b in m["content"]]
+    images = sum(1 for b in blocks if b.get("type") == "image")
+    framing = 10 * (len(snapshot["messages"]) + 1)
+    return sum(len(t.encode()) for t in [*texts, *extras]) + WORST_CASE_IMAGE_TOKENS * images + framing
 
 
 def worst_case_micros(snapshot: dict[str, Any], price: dict[str, str]) -> int:

@@ -257,7 +257,7 @@ async def test_the_estimate_counts_block_messages_exactly_for_the_mock(client, a
 
 
 def test_the_worst_case_of_other_providers_covers_blocks_images_tools_and_schema():
-    from backend.runs.service import WORST_CASE_IMAGE_TOKENS, worst_case_input_tokens
+    from backend.runs.service import WORST_CASE_IMAGE_TOKENS_OTHERS, worst_case_input_tokens
 
     call = {"type": "tool_use", "id": "t", "name": "get_weather", "input": {"city": "Oslo"}}
     plain = {"provider": "anthropic", "system": "", "messages": [{"role": "user", "content": "hi"}]}
@@ -276,5 +276,8 @@ def test_the_worst_case_of_other_providers_covers_blocks_images_tools_and_schema
     assert base == 2
     tools_bytes = len(json.dumps([WEATHER], ensure_ascii=False).encode())
     call_bytes = len(("get_weather" + json.dumps({"city": "Oslo"})).encode())
-    expected = 2 + WORST_CASE_IMAGE_TOKENS + call_bytes + 100 + tools_bytes + 10 * 4
+    expected = 2 + 5_000 + call_bytes + 100 + tools_bytes + 10 * 4  # Anthropic bills an image at most ~1,600
     assert worst_case_input_tokens(rich) == expected
+    # OpenAI's tile-priced models count far more per image.
+    openai = {**rich, "provider": "openai"}
+    assert worst_case_input_tokens(openai) == expected - 5_000 + WORST_CASE_IMAGE_TOKENS_OTHERS

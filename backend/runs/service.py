@@ -271,8 +271,11 @@ async def preview_snapshot(
     return prepared.snapshot
 
 
-# No provider bills an image (resized to fit its limits) at more than this many input tokens.
-WORST_CASE_IMAGE_TOKENS = 5_000
+# The most input tokens one image can be billed as. Anthropic resizes images to about 1.15 megapixels
+# (about 1,600 tokens); OpenAI's tile-priced models count up to about 48,000 (gpt-4o-mini at high detail:
+# 2,833 plus 5,667 per 512-pixel tile, at most 8 tiles), so any other provider is given that bound.
+WORST_CASE_IMAGE_TOKENS = {"anthropic": 5_000}
+WORST_CASE_IMAGE_TOKENS_OTHERS = 50_000
 
 
 def _message_texts(content: Any, *, mock: bool) -> list[str]:
@@ -303,7 +306,8 @@ def worst_case_input_tokens(snapshot: dict[str, Any]) -> int:
     blocks = [b for m in snapshot["messages"] if isinstance(m["content"], list) for b in m["content"]]
     images = sum(1 for b in blocks if b.get("type") == "image")
     framing = 10 * (len(snapshot["messages"]) + 1)
-    return sum(len(t.encode()) for t in [*texts, *extras]) + WORST_CASE_IMAGE_TOKENS * images + framing
+    per_image = WORST_CASE_IMAGE_TOKENS.get(snapshot["provider"], WORST_CASE_IMAGE_TOKENS_OTHERS)
+    return sum(len(t.encode()) for t in [*texts, *extras]) + per_image * images + framing
 
 
 def worst_case_micros(snapshot: dict[str, Any], price: dict[str, str]) -> int:

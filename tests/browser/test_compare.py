@@ -121,6 +121,10 @@ async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
     await first.get_by_test_id("cell-score").select_option("4")
     await expect(page.get_by_test_id("compare-ratings-1")).to_have_text("▲ 1 · ▼ 0 · mean 4.0/5 (1)")
     await expect(page.get_by_test_id("compare-ratings-2")).to_have_text("—")
+    await first.get_by_text("Note", exact=True).click()
+    await first.get_by_test_id("cell-note").fill("Repeats the prefix")
+    await first.get_by_test_id("cell-note-save").click()
+    await expect(first.get_by_test_id("cell-rating-summary")).to_have_text("▲ 1 · ▼ 0 · 4.0/5 · 1 note(s)")
 
     # The diff of the same case under both versions.
     await first.get_by_test_id("cell-diff-select").check()
@@ -256,3 +260,21 @@ async def test_a_grid_reloaded_while_it_streams_ends_with_every_answer_once(page
             expected_output("Repeat:", case)
         )
     assert len(streams) == 1, streams
+
+
+async def test_cancel_all_stops_every_unfinished_cell(page: Page):
+    ws, prompt_id = await seeded_prompt(page, "canceller", ["x"] * 70)
+    rows = [{"text": " ".join(f"c{row}w{i}" for i in range(1, 61))} for row in range(3)]
+    body = {"prompt_id": prompt_id, "versions": [1], "rows": rows}
+    accepted = await api(page, "POST", f"/workspaces/{ws}/comparisons", body)
+    await page.goto(f"/w/{ws}/compare/{accepted['id']}")
+    await expect(page.get_by_test_id("compare-cell-0").get_by_test_id("cell-output")).to_contain_text("c0w3 ")
+    await page.get_by_test_id("compare-cancel").click()
+    await expect(page.get_by_test_id("compare-status")).to_have_text("completed · 3/3", timeout=15_000)
+    cells = [page.get_by_test_id(f"compare-cell-{p}") for p in range(3)]
+    statuses = [await cell.get_by_test_id("cell-status").inner_text() for cell in cells]
+    assert statuses == ["cancelled"] * 3, statuses
+    await expect(page.get_by_test_id("compare-cancel")).to_have_count(0)
+    # What streamed before the cancel stays, and it costs what was used.
+    await expect(page.get_by_test_id("compare-cell-0").get_by_test_id("cell-output")).to_contain_text("c0w3 ")
+    await expect(page.get_by_test_id("compare-cell-0").get_by_test_id("cell-cost")).not_to_have_text("—")

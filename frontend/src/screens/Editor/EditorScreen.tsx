@@ -89,6 +89,12 @@ export function EditorScreen() {
   useRunShortcut(run);
   const finished = myStream?.run && (myStream.run.status === "succeeded" || myStream.run.status === "cancelled") ? myStream.run : null;
   const continuable = finished && canContinue(finished.output, myStream?.toolUses ?? []) ? finished : null;
+  // Continued already (also before a reload): the draft holds this run's tool calls.
+  const calls = myStream?.toolUses ?? [];
+  const inDraft =
+    calls.length > 0 &&
+    calls.every((c) => draft?.messages.some((m) => Array.isArray(m.content) && m.content.some((b) => b.type === "tool_use" && b.id === c.id)));
+  const wasContinued = continuable !== null && (continued === continuable.id || inDraft);
   const continueRun = () => {
     if (!continuable || !myStream) return;
     const at = draft?.messages.length ?? 0;
@@ -164,8 +170,8 @@ export function EditorScreen() {
             onRun={run}
             onStop={() => myStream && cancel.mutate(myStream.runId)}
             blocked={blocked}
-            onContinue={canEdit && continuable && continued !== continuable.id ? continueRun : undefined}
-            continued={continuable !== null && continued === continuable.id}
+            onContinue={canEdit && continuable && !wasContinued ? continueRun : undefined}
+            continued={wasContinued}
           />
         </div>
       </div>

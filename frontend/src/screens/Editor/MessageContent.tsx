@@ -42,6 +42,10 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
   const remove = (j: number) => onChange(simplify(blocks.filter((_, k) => k !== j)));
   const firstText = blocks.findIndex((b) => b.type === "text");
   const names = toolNames(messages);
+  const before = messages[index - 1];
+  const answered = new Set(
+    before?.role === "assistant" && Array.isArray(before.content) ? before.content.flatMap((b) => (b.type === "tool_use" ? [b.id] : [])) : [],
+  );
   let images = 0;
   return (
     <div className="blocks">
@@ -98,6 +102,7 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
                 key={j}
                 testId={`tool-result-${index}-${j}`}
                 name={names.get(block.tool_use_id)}
+                orphan={!answered.has(block.tool_use_id)}
                 block={block}
                 readOnly={readOnly}
                 onChange={(b) => setBlock(j, b)}
@@ -123,9 +128,10 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
 
 type ResultBlock = Extract<Block, { type: "tool_result" }>;
 
-function ToolResult({ testId, name, block, readOnly, onChange }: {
+function ToolResult({ testId, name, orphan, block, readOnly, onChange }: {
   testId: string;
   name: string | undefined;
+  orphan: boolean; // no call with its id in the assistant message just before
   block: ResultBlock;
   readOnly: boolean;
   onChange: (block: ResultBlock) => void;
@@ -149,6 +155,11 @@ function ToolResult({ testId, name, block, readOnly, onChange }: {
         <input type="checkbox" checked={!!block.is_error} disabled={readOnly} onChange={(e) => onChange({ ...block, is_error: e.target.checked })} />
         The tool failed (is_error)
       </label>
+      {orphan && (
+        <p className="field-error" role="status" data-testid={`${testId}-orphan`}>
+          No tool call with this id in the assistant message just before: providers refuse a result without its call.
+        </p>
+      )}
     </div>
   );
 }

@@ -101,5 +101,9 @@ describe("MessagesPanel, rich content", () => {
     expect(screen.getByTestId("message-editor-2")).toBeTruthy();
     expect(screen.getByTestId("attach-image-2")).toBeTruthy();
     expect(screen.queryByTestId("attach-image-1")).toBeNull(); // no images from the assistant
+    expect(screen.queryByTestId("tool-result-2-0-orphan")).toBeNull();
+    // Without the call before it, the result is flagged: providers refuse it.
+    fireEvent.click(screen.getByRole("button", { name: "Remove message 2" }));
+    expect(screen.getByTestId("tool-result-1-0-orphan").textContent).toContain("No tool call with this id");
   });
 });

@@ -15,8 +15,9 @@ from tests.browser.helpers import api, seeded_prompt
 
 pytestmark = pytest.mark.slow  # a real `playground up` and Chromium
 
-# Three cases of 24, 28 and 32 words: at 50 ms a token each cell streams for over a second.
-CASES = [" ".join(f"w{i}c{n}" for i in range(1, n + 1)) for n in (24, 28, 32)]
+# Three cases of 48, 52 and 56 words: at 50 ms a token each cell streams for about 2.5 s or more, long enough
+# to be seen streaming on a busy machine.
+CASES = [" ".join(f"w{i}c{n}" for i in range(1, n + 1)) for n in (48, 52, 56)]
 GOOD_CSV = ("text\n" + "\n".join(CASES) + "\n").encode()
 BAD_CSV = b"text,tone\nhello,warm\nonly one value\n"
 
@@ -37,11 +38,11 @@ def expected_http_errors() -> list[int]:
 
 
 async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
-    ws, prompt_id = await seeded_prompt(page, "comparer", ["x"] * 40)
+    ws, prompt_id = await seeded_prompt(page, "comparer", ["x"] * 70)
     second = {
         "system": "",
         "messages": [{"role": "user", "content": "Echo: {{text}}"}],
-        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 60},
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 80},
         "message": "echo instead",
     }
     await api(page, "POST", f"/workspaces/{ws}/prompts/{prompt_id}/versions", second)
@@ -84,7 +85,7 @@ async def test_a_grid_streams_over_one_connection_and_is_evaluated(page: Page):
     grid = page.get_by_test_id("compare-grid")
     first = grid.get_by_test_id("compare-cell-0")
     await expect(first.get_by_test_id("cell-status")).to_have_text("running")
-    await expect(first.get_by_test_id("cell-output")).to_contain_text("Repeat: w1c24")
+    await expect(first.get_by_test_id("cell-output")).to_contain_text("Repeat: w1c48")
     partial = await first.get_by_test_id("cell-output").text_content() or ""
     assert partial != expected_output("Repeat:", CASES[0]), "the first cell had finished before any text was seen"
     await expect(page.get_by_test_id("compare-status")).to_contain_text("running")

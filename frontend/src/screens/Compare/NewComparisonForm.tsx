@@ -1,7 +1,7 @@
 // A new comparison: a prompt, some of its versions, models (none chosen: each version's own), and the
 // cases: a dataset or rows typed in. The server's refusals (402 budget, 422 naming the field) show as they are.
 import { type FormEvent, useState } from "react";
-import { useNavigate } from "react-router";
+import { Link, useNavigate } from "react-router";
 import { useCreateComparison, usePromptVersions } from "../../api/comparisons";
 import { useDatasets } from "../../api/datasets";
 import { usePrompts } from "../../api/prompts";
@@ -32,7 +32,13 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
   const dataset = datasetItems.find((d) => d.id === datasetId);
   const versionItems = promptId ? (versions.data ?? []) : [];
   const needed = [...new Set(versionItems.filter((v) => chosenVersions.includes(v.number)).flatMap((v) => v.variables))];
-  const missing = source === "dataset" && dataset ? needed.filter((v) => !dataset.variables.includes(v)) : [];
+  const typed = source === "rows" ? casesOf(rows) : null;
+  const missing =
+    source === "dataset" && dataset
+      ? needed.filter((v) => !dataset.variables.includes(v))
+      : typed && typeof typed !== "string" && typed.rows.length
+        ? needed.filter((v) => typed.rows.some((row) => !(v in row)))
+        : [];
   const available = (models.data ?? []).filter((m) => m.available);
   const rowCount = source === "dataset" ? (dataset?.row_count ?? 0) : source === "rows" ? countRows(rows) : 1;
   const cellCount = chosenVersions.length * Math.max(chosenModels.length, 1) * rowCount;
@@ -133,6 +139,11 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
             One case, no variables
           </button>
         </div>
+        {source === "dataset" && datasets.data && datasetItems.length === 0 && (
+          <p className="muted">
+            No datasets yet: <Link to={`/w/${ws}/datasets`}>import or type one</Link>, or type the cases in here.
+          </p>
+        )}
         {source === "dataset" && (
           <label>
             Dataset
@@ -149,7 +160,7 @@ export function NewComparisonForm({ ws, initialPrompt, initialDataset }: { ws: s
         {source === "rows" && <RowsEditor value={rows} onChange={setRows} idPrefix="compare-rows" />}
         {missing.length > 0 && (
           <p className="field-error">
-            The dataset has no {missing.join(", ")}, which the chosen versions use.
+            {source === "dataset" ? "The dataset has" : "Some cases have"} no {missing.join(", ")}, which the chosen versions use.
           </p>
         )}
       </fieldset>

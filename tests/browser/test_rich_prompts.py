@@ -5,6 +5,7 @@ image); a structured-output run judged against its schema."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import struct
@@ -211,6 +212,18 @@ async def test_attach_an_image_see_it_and_run_and_bad_files_are_refused(page: Pa
     await expect(page.get_by_test_id("run-status")).to_contain_text("succeeded")
     runs = (await api(page, "GET", f"/workspaces/{ws}/runs?prompt_id={prompt_id}"))["items"]
     assert [r["version"] for r in sorted(runs, key=lambda r: r["created_at"])] == [2, 1]
+
+    # A screenshot pasted into the message is attached as well.
+    paste = """([target, data]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const clipboard = new DataTransfer();
+        clipboard.items.add(new File([bytes], "image.png", { type: "image/png" }));
+        document.querySelector(target).dispatchEvent(
+            new ClipboardEvent("paste", { clipboardData: clipboard, bubbles: true, cancelable: true }));
+    }"""
+    await page.evaluate(paste, ['[data-testid="message-0"] .cm-content', base64.b64encode(png()).decode()])
+    await expect(page.get_by_role("img", name="Image 1 of message 1")).to_be_visible()
+    await expect(page.get_by_test_id("message-editor-0")).to_have_text("Describe the picture")
 
 
 async def test_structured_output_is_judged_against_its_schema(page: Page):

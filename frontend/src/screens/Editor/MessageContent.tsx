@@ -1,7 +1,7 @@
 // One message's content: plain text in one editor, or its blocks — text editors, image previews with
 // remove, tool calls as cards and tool results with a box to type each result in — plus "Attach image"
-// on user messages (checked in the browser before anything is sent).
-import { useId, useRef, useState } from "react";
+// on user messages, or an image pasted into one (checked in the browser before anything is sent).
+import { type ClipboardEvent, useId, useRef, useState } from "react";
 import type { Message } from "../../api/types";
 import { CodeEditor } from "../../components/CodeEditor";
 import { prettyJson } from "../../components/RunExtras";
@@ -12,16 +12,28 @@ type Props = {
   message: Message;
   messages: readonly Message[]; // all of them: tool names for results, the images' total size
   readOnly: boolean;
-  onChange: (content: Message["content"]) => void;
+  // The new content, or how to make it from the current one (for changes that land after an await).
+  onChange: (content: Message["content"] | ((current: Message["content"]) => Message["content"])) => void;
   onRun: () => void;
 };
 
 export function MessageContent({ index, message, messages, readOnly, onChange, onRun }: Props) {
   const n = index + 1;
   const label = `Message ${n} (${message.role})`;
+  const images = useImageAttach(messages, (image) =>
+    onChange((current) => (typeof current === "string" ? simplify([...asBlocks(current), image]) : [...current, image])),
+  );
+  const takesImages = message.role === "user" && !readOnly;
+  const onPaste = (e: ClipboardEvent) => {
+    // A screenshot pasted into the message is attached (the first image of the clipboard).
+    const file = [...e.clipboardData.files].find((f) => f.type.startsWith("image/"));
+    if (!file || !takesImages) return;
+    e.preventDefault();
+    void images.attach(file);
+  };
   if (typeof message.content === "string") {
     return (
-      <>
+      <div className="message-content" onPaste={onPaste}>
         <CodeEditor
           testId={`message-editor-${index}`}
           label={label}
@@ -31,10 +43,8 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
           onChange={onChange}
           onSubmit={onRun}
         />
-        {message.role === "user" && !readOnly && (
-          <ImageAttach index={index} messages={messages} onImage={(image) => onChange(simplify([...asBlocks(message.content), image]))} />
-        )}
-      </>
+        {takesImages && <ImageAttach index={index} {...images} />}
+      </div>
     );
   }
   const blocks = message.content;
@@ -46,9 +56,9 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
   const answered = new Set(
     before?.role === "assistant" && Array.isArray(before.content) ? before.content.flatMap((b) => (b.type === "tool_use" ? [b.id] : [])) : [],
   );
-  let images = 0;
+  let shown = 0;
   return (
-    <div className="blocks">
+    <div className="blocks message-content" onPaste={onPaste}>
       {blocks.map((block, j) => {
         switch (block.type) {
           case "text":
@@ -71,15 +81,15 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
               </div>
             );
           case "image": {
-            images += 1;
+            shown += 1;
             const { media_type, data } = block.source;
             return (
               <figure className="block image-block" key={j} data-testid={`image-block-${index}-${j}`}>
-                <img src={`data:${media_type};base64,${data}`} alt={`Image ${images} of message ${n}`} />
+                <img src={`data:${media_type};base64,${data}`} alt={`Image ${shown} of message ${n}`} />
                 <figcaption>
                   {media_type.replace("image/", "").toUpperCase()} · {formatBytes(Math.floor((data.length * 3) / 4))}
                   {!readOnly && (
-                    <button type="button" className="link" aria-label={`Remove image ${images} of message ${n}`} onClick={() => remove(j)}>
+                    <button type="button" className="link" aria-label={`Remove image ${shown} of message ${n}`} onClick={() => remove(j)}>
                       Remove
                     </button>
                   )}
@@ -119,7 +129,7 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
               + Text
             </button>
           )}
-          {message.role === "user" && <ImageAttach index={index} messages={messages} onImage={(image) => onChange([...blocks, image])} />}
+          {takesImages && <ImageAttach index={index} {...images} />}
         </div>
       )}
     </div>
@@ -171,16 +181,28 @@ function toolNames(messages: readonly Message[]): Map<string, string> {
   return names;
 }
 
-function ImageAttach({ index, messages, onImage }: { index: number; messages: readonly Message[]; onImage: (block: Block) => void }) {
-  const input = useRef<HTMLInputElement>(null);
+/** Reading and checking an image file into a block for `onImage`, with what went wrong. */
+function useImageAttach(messages: readonly Message[], onImage: (block: Block) => void) {
   const [error, setError] = useState<string | null>(null);
   const [reading, setReading] = useState(false);
+  const attach = async (file: File) => {
+    setReading(true);
+    const read = await readImage(file, messages).catch(() => ({ ok: false as const, error: `${file.name} could not be read.` }));
+    setReading(false);
+    setError(read.ok ? null : read.error);
+    if (read.ok) onImage(read.block);
+  };
+  return { attach, error, reading };
+}
+
+function ImageAttach({ index, attach, error, reading }: { index: number } & ReturnType<typeof useImageAttach>) {
+  const input = useRef<HTMLInputElement>(null);
   return (
     <div className="image-attach">
       <button type="button" data-testid={`attach-image-${index}`} disabled={reading} onClick={() => input.current?.click()}>
         {reading ? "Reading…" : "Attach image"}
       </button>
-      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB</span>
+      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB, or paste one</span>
       <input
         ref={input}
         type="file"
@@ -189,15 +211,10 @@ function ImageAttach({ index, messages, onImage }: { index: number; messages: re
         accept={IMAGE_ACCEPT}
         aria-label={`Image file for message ${index + 1}`}
         data-testid={`image-file-${index}`}
-        onChange={async (e) => {
+        onChange={(e) => {
           const file = e.target.files?.[0];
           e.target.value = ""; // the same file can be picked again
-          if (!file) return;
-          setReading(true);
-          const read = await readImage(file, messages).catch(() => ({ ok: false as const, error: `${file.name} could not be read.` }));
-          setReading(false);
-          setError(read.ok ? null : read.error);
-          if (read.ok) onImage(read.block);
+          if (file) void attach(file);
         }}
       />
       {error && (

@@ -107,3 +107,15 @@ describe("MessagesPanel, rich content", () => {
     expect(screen.getByTestId("tool-result-1-0-orphan").textContent).toContain("No tool call with this id");
   });
 });
+
+describe("MessagesPanel, pasting", () => {
+  it("attaches an image pasted into a user message, and leaves other pastes alone", async () => {
+    render(<Harness initial={{ ...emptyDraft(), messages: [{ role: "user", content: "What is this?" }] }} />);
+    const message = screen.getByTestId("message-0").querySelector(".message-content")!;
+    fireEvent.paste(message, { clipboardData: { files: [new File(["words"], "notes.txt", { type: "text/plain" })] } });
+    expect(messages()).toEqual([{ role: "user", content: "What is this?" }]);
+    fireEvent.paste(message, { clipboardData: { files: [pngFile("image.png")] } });
+    expect(await screen.findByRole("img", { name: "Image 1 of message 1" })).toBeTruthy();
+    expect((messages()[0]?.content as unknown as { type: string }[]).map((b) => b.type)).toEqual(["text", "image"]);
+  });
+});

@@ -79,7 +79,9 @@ export function MessagesPanel({ draft, readOnly, setDraft, onRun }: Props) {
             message={message}
             messages={draft.messages}
             readOnly={readOnly}
-            onChange={(content) => setMessages((ms) => ms.map((m, i) => (i === index ? { ...m, content } : m)))}
+            onChange={(next) =>
+              setMessages((ms) => ms.map((m, i) => (i === index ? { ...m, content: typeof next === "function" ? next(m.content) : next } : m)))
+            }
             onRun={onRun}
           />
         </div>

@@ -225,6 +225,19 @@ async def test_attach_an_image_see_it_and_run_and_bad_files_are_refused(page: Pa
     await expect(page.get_by_role("img", name="Image 1 of message 1")).to_be_visible()
     await expect(page.get_by_test_id("message-editor-0")).to_have_text("Describe the picture")
 
+    # And one dropped on the text: attached, not read into the text editor.
+    drop = """([target, data]) => {
+        const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+        const files = new DataTransfer();
+        files.items.add(new File([bytes], "drop.png", { type: "image/png" }));
+        const element = document.querySelector(target);
+        element.dispatchEvent(new DragEvent("dragover", { dataTransfer: files, bubbles: true, cancelable: true }));
+        element.dispatchEvent(new DragEvent("drop", { dataTransfer: files, bubbles: true, cancelable: true }));
+    }"""
+    await page.evaluate(drop, ['[data-testid="message-0"] .cm-content', base64.b64encode(png(40, 40)).decode()])
+    await expect(page.get_by_role("img", name="Image 2 of message 1")).to_be_visible()
+    await expect(page.get_by_test_id("message-editor-0")).to_have_text("Describe the picture")
+
 
 async def test_structured_output_is_judged_against_its_schema(page: Page):
     schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}

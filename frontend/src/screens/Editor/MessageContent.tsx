@@ -1,7 +1,7 @@
 // One message's content: plain text in one editor, or its blocks — text editors, image previews with
 // remove, tool calls as cards and tool results with a box to type each result in — plus "Attach image"
-// on user messages, or an image pasted into one (checked in the browser before anything is sent).
-import { type ClipboardEvent, useId, useRef, useState } from "react";
+// on user messages, or an image pasted or dropped into one (checked in the browser before anything is sent).
+import { type ClipboardEvent, type DragEvent, useId, useRef, useState } from "react";
 import type { Message } from "../../api/types";
 import { CodeEditor } from "../../components/CodeEditor";
 import { prettyJson } from "../../components/RunExtras";
@@ -31,9 +31,22 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
     e.preventDefault();
     void images.attach(file);
   };
+  // An image file dropped on the message is attached. Caught on the way down, so the text editor under it
+  // does not read the file in as text.
+  const dragged = (e: DragEvent) => takesImages && [...e.dataTransfer.items].some((i) => i.kind === "file" && i.type.startsWith("image/"));
+  const drop = {
+    onDragOverCapture: (e: DragEvent) => dragged(e) && e.preventDefault(),
+    onDropCapture: (e: DragEvent) => {
+      const file = [...e.dataTransfer.files].find((f) => f.type.startsWith("image/"));
+      if (!file || !takesImages) return;
+      e.preventDefault();
+      e.stopPropagation();
+      void images.attach(file);
+    },
+  };
   if (typeof message.content === "string") {
     return (
-      <div className="message-content" onPaste={onPaste}>
+      <div className="message-content" onPaste={onPaste} {...drop}>
         <CodeEditor
           testId={`message-editor-${index}`}
           label={label}
@@ -58,7 +71,7 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
   );
   let shown = 0;
   return (
-    <div className="blocks message-content" onPaste={onPaste}>
+    <div className="blocks message-content" onPaste={onPaste} {...drop}>
       {blocks.map((block, j) => {
         switch (block.type) {
           case "text":
@@ -202,7 +215,7 @@ function ImageAttach({ index, attach, error, reading }: { index: number } & Retu
       <button type="button" data-testid={`attach-image-${index}`} disabled={reading} onClick={() => input.current?.click()}>
         {reading ? "Reading…" : "Attach image"}
       </button>
-      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB, or paste one</span>
+      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB; or paste or drop one here</span>
       <input
         ref={input}
         type="file"

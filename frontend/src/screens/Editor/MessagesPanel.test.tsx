@@ -118,4 +118,16 @@ describe("MessagesPanel, pasting", () => {
     expect(await screen.findByRole("img", { name: "Image 1 of message 1" })).toBeTruthy();
     expect((messages()[0]?.content as unknown as { type: string }[]).map((b) => b.type)).toEqual(["text", "image"]);
   });
+
+  it("attaches an image dropped on a user message before the text editor can read it as text", async () => {
+    render(<Harness initial={{ ...emptyDraft(), messages: [{ role: "user", content: "What is this?" }] }} />);
+    const editor = screen.getByTestId("message-editor-0");
+    const file = pngFile("drop.png");
+    const dataTransfer = { files: [file], items: [{ kind: "file", type: "image/png" }], types: ["Files"] };
+    const over = fireEvent.dragOver(editor, { dataTransfer });
+    expect(over).toBe(false); // default prevented: the browser lets it drop here
+    fireEvent.drop(editor, { dataTransfer });
+    expect(await screen.findByRole("img", { name: "Image 1 of message 1" })).toBeTruthy();
+    expect(screen.getByTestId("message-editor-0").textContent).toContain("What is this?");
+  });
 });

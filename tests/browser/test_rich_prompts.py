@@ -141,6 +141,11 @@ async def test_tool_round_trip_continue_and_save_the_conversation(page: Page):
     # From the first run's page: its conversation and its tool call, the result still to type.
     await page.goto(first_run)
     await expect(page.get_by_test_id("run-status")).to_have_text("succeeded")
+    await expect(page.get_by_test_id("tool-use-name")).to_have_text("get_weather")
+    snapshot = page.get_by_role("region", name="Snapshot")
+    await expect(snapshot.get_by_role("heading", name="Tools")).to_be_visible()
+    await expect(snapshot).to_contain_text('"name": "get_weather"')
+    await screenshot(page, "run-detail-tool-call")
     await page.get_by_test_id("continue-in-editor").click()
     await page.wait_for_url(f"**/w/{ws}/prompts/{prompt_id}")
     await expect(page.get_by_test_id("message-1").get_by_test_id("tool-use-block")).to_contain_text(

@@ -2,7 +2,8 @@ import { contentText } from "../../lib/content";
 
 type Block = { type?: string; source?: { media_type?: string; data?: string } };
 
-// The pinned request: rendered messages (images shown), variable values, effective model configuration.
+// The pinned request: rendered messages (images shown), variable values, tools and output schema, effective
+// model configuration.
 export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | null }) {
   if (!snapshot) return null;
   const messages = (snapshot.messages ?? []) as { role: string; content: unknown }[];
@@ -25,6 +26,18 @@ export function Snapshot({ snapshot }: { snapshot: Record<string, unknown> | nul
               ))}
         </div>
       ))}
+      {Array.isArray(snapshot.tools) && snapshot.tools.length > 0 && (
+        <>
+          <h3>Tools{snapshot.tool_choice ? ` (choice: ${JSON.stringify(snapshot.tool_choice)})` : ""}</h3>
+          <pre className="content">{JSON.stringify(snapshot.tools, null, 2)}</pre>
+        </>
+      )}
+      {snapshot.output_schema ? (
+        <>
+          <h3>Output schema</h3>
+          <pre className="content">{JSON.stringify(snapshot.output_schema, null, 2)}</pre>
+        </>
+      ) : null}
       <h3>Model configuration</h3>
       <pre className="content">{JSON.stringify(snapshot.model_config ?? {}, null, 2)}</pre>
     </section>

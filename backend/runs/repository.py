@@ -61,7 +61,9 @@ async def list_runs(
         stmt = stmt.where(Run.created_at < filters["created_to"])
     if after is not None:
         at, last_id = after
-        stmt = stmt.where(or_(Run.created_at < at, and_(Run.created_at == at, Run.id < last_id)))
+        # `created_at <= at` bounds the index scan (ix_run_workspace_created) so a deep page starts at the cursor;
+        # the OR alone is only a filter, and the scan would walk every newer run of the workspace first.
+        stmt = stmt.where(Run.created_at <= at, or_(Run.created_at < at, Run.id < last_id))
     stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
     return list((await session.execute(stmt)).scalars())
 

@@ -163,7 +163,7 @@ async def forgot_password(
     body: schemas.ForgotPasswordIn, request: Request, session: DbSession, settings: AppSettings, limiter: AppLimiter
 ) -> schemas.ForgotPasswordOut:
     """Forgot my password: with SMTP configured, a one-time link to /reset-password is emailed if the address
-    has an account. Always 202, whether it has one or not."""
+    has an account. 202 whether it has one or not (429 only for too many requests from one address)."""
     delivery = await mfa.request_reset_email(
         session, settings, limiter, body.email, str(request.base_url), client_address(request)
     )

@@ -120,7 +120,7 @@ export interface paths {
         /**
          * Forgot Password
          * @description Forgot my password: with SMTP configured, a one-time link to /reset-password is emailed if the address
-         *     has an account. Always 202, whether it has one or not.
+         *     has an account. 202 whether it has one or not (429 only for too many requests from one address).
          */
         post: operations["forgot_password_api_v1_auth_forgot_password_post"];
         delete?: never;

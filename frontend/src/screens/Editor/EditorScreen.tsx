@@ -97,12 +97,11 @@ export function EditorScreen() {
   const wasContinued = continuable !== null && (continued === continuable.id || inDraft);
   const continueRun = () => {
     if (!continuable || !myStream) return;
-    const at = draft?.messages.length ?? 0;
     setDraft((d) => continueDraft(d, continuable.output, myStream.toolUses ?? []));
     setContinued(continuable.id);
-    // Take the user to the turn waiting for them (the tool results to type, or the next message).
+    // Take the user to the turn waiting for them, the last message (the tool results to type, or the next).
     requestAnimationFrame(() => {
-      const next = document.querySelector(`[data-testid="message-${at + 1}"]`);
+      const next = [...document.querySelectorAll(".messages .message")].pop();
       next?.scrollIntoView({ block: "center" });
       next?.querySelector<HTMLElement>("textarea, .cm-content")?.focus();
     });

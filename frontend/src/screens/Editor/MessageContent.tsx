@@ -1,11 +1,13 @@
 // One message's content: plain text in one editor, or its blocks — text editors, image previews with
 // remove, tool calls as cards and tool results with a box to type each result in — plus "Attach image"
 // on user messages, or an image pasted or dropped into one (checked in the browser before anything is sent).
-import { type ClipboardEvent, type DragEvent, useId, useRef, useState } from "react";
+import type { ClipboardEvent, DragEvent } from "react";
 import type { Message } from "../../api/types";
 import { CodeEditor } from "../../components/CodeEditor";
 import { prettyJson } from "../../components/RunExtras";
-import { asBlocks, type Block, formatBytes, IMAGE_ACCEPT, readImage, simplify } from "../../lib/blocks";
+import { asBlocks, type Block, formatBytes, simplify } from "../../lib/blocks";
+import { ImageAttach, useImageAttach } from "./ImageAttach";
+import { ToolResultCard } from "./ToolResultCard";
 
 type Props = {
   index: number;
@@ -121,7 +123,7 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
             );
           case "tool_result":
             return (
-              <ToolResult
+              <ToolResultCard
                 key={j}
                 testId={`tool-result-${index}-${j}`}
                 name={names.get(block.tool_use_id)}
@@ -149,92 +151,9 @@ export function MessageContent({ index, message, messages, readOnly, onChange, o
   );
 }
 
-type ResultBlock = Extract<Block, { type: "tool_result" }>;
-
-function ToolResult({ testId, name, orphan, block, readOnly, onChange }: {
-  testId: string;
-  name: string | undefined;
-  orphan: boolean; // no call with its id in the assistant message just before
-  block: ResultBlock;
-  readOnly: boolean;
-  onChange: (block: ResultBlock) => void;
-}) {
-  const id = useId();
-  return (
-    <div className="block tool-use-card tool-result" data-testid={testId}>
-      <label htmlFor={id} className="tool-use-head">
-        <span className="muted">Result of</span> <strong>{name ?? "tool call"}</strong> <span className="muted">· {block.tool_use_id}</span>
-      </label>
-      <textarea
-        id={id}
-        rows={3}
-        value={block.content}
-        readOnly={readOnly}
-        placeholder="What the tool returned (text or JSON)"
-        data-testid={`${testId}-input`}
-        onChange={(e) => onChange({ ...block, content: e.target.value })}
-      />
-      <label className="inline">
-        <input type="checkbox" checked={!!block.is_error} disabled={readOnly} onChange={(e) => onChange({ ...block, is_error: e.target.checked })} />
-        The tool failed (is_error)
-      </label>
-      {orphan && (
-        <p className="field-error" role="status" data-testid={`${testId}-orphan`}>
-          No tool call with this id in the assistant message just before: providers refuse a result without its call.
-        </p>
-      )}
-    </div>
-  );
-}
-
 /** The name of each tool call in a conversation, by its id. */
 function toolNames(messages: readonly Message[]): Map<string, string> {
   const names = new Map<string, string>();
   for (const m of messages) if (Array.isArray(m.content)) for (const b of m.content) if (b.type === "tool_use") names.set(b.id, b.name);
   return names;
-}
-
-/** Reading and checking an image file into a block for `onImage`, with what went wrong. */
-function useImageAttach(messages: readonly Message[], onImage: (block: Block) => void) {
-  const [error, setError] = useState<string | null>(null);
-  const [reading, setReading] = useState(false);
-  const attach = async (file: File) => {
-    setReading(true);
-    const read = await readImage(file, messages).catch(() => ({ ok: false as const, error: `${file.name} could not be read.` }));
-    setReading(false);
-    setError(read.ok ? null : read.error);
-    if (read.ok) onImage(read.block);
-  };
-  return { attach, error, reading };
-}
-
-function ImageAttach({ index, attach, error, reading }: { index: number } & ReturnType<typeof useImageAttach>) {
-  const input = useRef<HTMLInputElement>(null);
-  return (
-    <div className="image-attach">
-      <button type="button" data-testid={`attach-image-${index}`} disabled={reading} onClick={() => input.current?.click()}>
-        {reading ? "Reading…" : "Attach image"}
-      </button>
-      <span className="muted small"> PNG, JPEG, GIF or WebP, up to 1 MiB; or paste or drop one here</span>
-      <input
-        ref={input}
-        type="file"
-        className="visually-hidden"
-        tabIndex={-1}
-        accept={IMAGE_ACCEPT}
-        aria-label={`Image file for message ${index + 1}`}
-        data-testid={`image-file-${index}`}
-        onChange={(e) => {
-          const file = e.target.files?.[0];
-          e.target.value = ""; // the same file can be picked again
-          if (file) void attach(file);
-        }}
-      />
-      {error && (
-        <p className="field-error" role="alert" data-testid={`image-error-${index}`}>
-          {error}
-        </p>
-      )}
-    </div>
-  );
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Message } from "../api/types";
-import { assistantBlocks, canContinue, continueConversation, escapeTemplate } from "./conversation";
+import { assistantBlocks, canContinue, continueConversation, conversationWarning, escapeTemplate } from "./conversation";
 import { extractVariables } from "./variables";
 
 const call = { id: "toolu_mock_0123456789ab", name: "search", input: { query: "red apples" } };
@@ -66,5 +66,15 @@ describe("continueConversation", () => {
     expect(extractVariables([escapeTemplate("say {{name}} twice: \\\\{{name}}")])).toEqual([]);
     const [, assistant] = continueConversation([{ role: "user", content: "x" }], "Hi {{you}}", []);
     expect(assistant?.content).toBe("Hi \\{{you}}");
+  });
+});
+
+describe("conversationWarning", () => {
+  const continued = continueConversation([{ role: "user", content: "Find" }], "", [call]);
+  it("warns of an Anthropic tool call continued with thinking on, and of nothing else", () => {
+    expect(conversationWarning("anthropic", 2048, continued)).toMatch(/clear the thinking budget/);
+    expect(conversationWarning("anthropic", null, continued)).toBeNull();
+    expect(conversationWarning("mock", 2048, continued)).toBeNull();
+    expect(conversationWarning("anthropic", 2048, [{ role: "user", content: "Find" }])).toBeNull();
   });
 });

@@ -56,3 +56,13 @@ export function continueConversation(messages: readonly Message[], output: strin
   };
   return [...head, assistant, next];
 }
+
+/** A conversation a provider will refuse although the server accepts it, said before running, or null.
+ * Anthropic wants a tool call's thinking block (with its signature) back when thinking is on; runs do not
+ * keep signatures, so a continued tool call can only be run there with thinking off. */
+export function conversationWarning(provider: string, thinkingBudget: number | null | undefined, messages: readonly Message[]): string | null {
+  const calls = messages.some((m) => m.role === "assistant" && Array.isArray(m.content) && m.content.some((b) => b.type === "tool_use"));
+  if (provider === "anthropic" && thinkingBudget && calls)
+    return "Anthropic needs the thinking of a continued tool call sent back, which runs do not keep: clear the thinking budget to run this conversation.";
+  return null;
+}

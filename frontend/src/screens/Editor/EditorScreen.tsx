@@ -10,7 +10,7 @@ import type { RunIn } from "../../api/types";
 import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { templateTexts } from "../../lib/content";
-import { canContinue } from "../../lib/conversation";
+import { canContinue, conversationWarning } from "../../lib/conversation";
 import { continueDraft, draftContent, draftFromRun, draftFromVersion, isDirty } from "../../lib/draft";
 import { useDebounced } from "../../lib/useDebounced";
 import { extractVariables } from "../../lib/variables";
@@ -169,6 +169,7 @@ export function EditorScreen() {
             onRun={run}
             onStop={() => myStream && cancel.mutate(myStream.runId)}
             blocked={blocked}
+            warning={conversationWarning(draft.model_config.provider, draft.model_config.thinking_budget, draft.messages)}
             onContinue={canEdit && continuable && !wasContinued ? continueRun : undefined}
             continued={wasContinued}
           />

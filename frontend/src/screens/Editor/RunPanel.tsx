@@ -18,12 +18,13 @@ type Props = {
   onRun: () => void;
   onStop: () => void;
   blocked?: string | null; // why the draft cannot run as it is
+  warning?: string | null; // why a provider will likely refuse it
   onContinue?: () => void; // the finished run's answer into the draft, the next turn waiting
   continued?: boolean;
 };
 
 export function RunPanel(props: Props) {
-  const { ws, stream, model, estimatedInput, canRun, starting, stopping, error, onRun, onStop, blocked = null, onContinue, continued } = props;
+  const { ws, stream, model, estimatedInput, canRun, starting, stopping, error, onRun, onStop, blocked = null, warning = null, onContinue, continued } = props;
   const live = stream !== null && stream.run === null;
   const tokens = stream ? liveOutputTokens(stream) : 0;
   const input = stream?.inputTokens ?? estimatedInput ?? 0;
@@ -58,6 +59,11 @@ export function RunPanel(props: Props) {
       {blocked && (
         <p className="field-error" role="status" data-testid="run-blocked">
           Fix the tools and output panel first: {blocked}
+        </p>
+      )}
+      {warning && (
+        <p className="flagged" role="status" data-testid="run-warning">
+          {warning}
         </p>
       )}
       {!canRun && <p className="muted">Viewers can read this prompt and its runs; editors run and save.</p>}

@@ -189,7 +189,7 @@ def worker(concurrency: int) -> None:
         for sig in (signals.SIGTERM, signals.SIGINT):
             loop.add_signal_handler(sig, runner.stop)
         await keyring.start_listener(url)
-        housekeeping = asyncio.create_task(maintenance_loop(sessionmaker))
+        housekeeping = asyncio.create_task(maintenance_loop(sessionmaker, keyring))
         metrics_server = None
         if settings.worker_metrics_port:
             from backend.observability.server import MetricsServer

@@ -86,6 +86,7 @@ def settings(database_url: str, redis_prefix: str) -> Settings:
 async def app(settings: Settings, db_engine: AsyncEngine):
     application = create_app(settings)
     yield application
+    await application.state.exports.aclose()  # exports the test started and did not wait for
     if application.state.redis is not None:
         await application.state.redis.aclose()
     await application.state.engine.dispose()

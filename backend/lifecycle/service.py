@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.lifecycle.models import RetentionPolicy
+from backend.lifecycle.models import ExportChunk, RetentionPolicy, WorkspaceExport
 from backend.workspaces.service import Actor, WorkspaceAccess, record_audit, require_at_least
 
 EXPIRY_BATCH = 500
@@ -74,3 +75,22 @@ async def expire_run_contents(sessionmaker: async_sessionmaker[AsyncSession], *,
         if ids:
             await session.execute(_EXPIRE_FLAGS, {"ids": ids})
     return len(ids)
+
+
+async def discard_archives(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Deleted content must not live on in an archive: finished exports of the workspace are expired now, and
+    one being made starts again (from a snapshot taken after this deletion) once this commits."""
+    await session.execute(
+        update(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.status == "running")
+        .values(status="queued", heartbeat_at=None)
+    )
+    expired = (
+        update(WorkspaceExport)
+        .where(WorkspaceExport.workspace_id == workspace_id, WorkspaceExport.status == "succeeded")
+        .values(status="expired", expires_at=func.now())
+        .returning(WorkspaceExport.id)
+    )
+    ids = list((await session.execute(expired)).scalars())
+    if ids:
+        await session.execute(delete(ExportChunk).where(ExportChunk.export_id.in_(ids)))

@@ -54,7 +54,7 @@ def _summary(version: PromptVersion, parent: int | None) -> dict[str, Any]:
     }
 
 
-async def _version_out(session, keyring, version: PromptVersion) -> schemas.VersionOut:
+async def version_out(session, keyring, version: PromptVersion) -> schemas.VersionOut:
     parents = await service.parent_numbers(session, [version])
     content = await service.version_content(session, keyring, version)
     return schemas.VersionOut(
@@ -125,7 +125,7 @@ async def get_by_name(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if if_none_match and _matches(if_none_match, etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    out = await _version_out(session, keyring, found)
+    out = await version_out(session, keyring, found)
     return JSONResponse(out.model_dump(mode="json", by_alias=True), headers=headers)
 
 
@@ -175,7 +175,7 @@ async def create_version(
     version, created = await service.save_version(session, keyring, access, prompt, body, body.message)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await _version_out(session, keyring, version)
+    return await version_out(session, keyring, version)
 
 
 @router.get("/{prompt_id}/versions", response_model=list[schemas.VersionSummary])
@@ -193,7 +193,7 @@ async def get_version(
     prompt_id: uuid.UUID, number: int, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> schemas.VersionOut:
     """One version with its contents."""
-    return await _version_out(session, keyring, await service.get_version(session, access, prompt_id, number))
+    return await version_out(session, keyring, await service.get_version(session, access, prompt_id, number))
 
 
 @router.put("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
@@ -259,7 +259,7 @@ async def list_labels(prompt_id: uuid.UUID, access: WorkspaceViewer, session: Db
 # Comments
 
 
-async def _comment_out(session, keyring, comment: VersionComment, number: int) -> schemas.CommentOut:
+async def comment_out(session, keyring, comment: VersionComment, number: int) -> schemas.CommentOut:
     return schemas.CommentOut(
         id=comment.id,
         version=number,
@@ -285,7 +285,7 @@ async def add_comment(
 ) -> schemas.CommentOut:
     """Comment on a version (any member, viewers included)."""
     comment, number = await service.add_comment(session, keyring, access, prompt_id, number, body.body)
-    return await _comment_out(session, keyring, comment, number)
+    return await comment_out(session, keyring, comment, number)
 
 
 @router.get("/{prompt_id}/versions/{number}/comments", response_model=list[schemas.CommentOut])
@@ -294,7 +294,7 @@ async def list_comments(
 ) -> list[schemas.CommentOut]:
     """Comments on a version, oldest first."""
     comments = await service.list_comments(session, access, prompt_id, number)
-    return [await _comment_out(session, keyring, c, number) for c in comments]
+    return [await comment_out(session, keyring, c, number) for c in comments]
 
 
 @router.patch("/{prompt_id}/versions/{number}/comments/{comment_id}", response_model=schemas.CommentOut)
@@ -311,7 +311,7 @@ async def edit_comment(
     comment = await service.edit_comment(
         session, keyring, access, prompt_id, number, comment_id, body=body.body, resolved=body.resolved
     )
-    return await _comment_out(session, keyring, comment, number)
+    return await comment_out(session, keyring, comment, number)
 
 
 @router.delete("/{prompt_id}/versions/{number}/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,7 @@ from backend.catalogue.service import config_problems, feature_problems
 from backend.core.database import mark_sanctioned
 from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields
 from backend.crypto.service import Keyring
+from backend.lifecycle import service as lifecycle
 from backend.prompts import rendering
 from backend.prompts import repository as repo
 from backend.prompts.errors import PromptNameTaken, PromptNotFound, VersionNotFound
@@ -103,6 +104,7 @@ async def delete_prompt(session: AsyncSession, access: WorkspaceAccess, prompt_i
         target_id=prompt.id,
         before={"name": prompt.name, "versions": prompt.version_count},
     )
+    await lifecycle.discard_archives(session, access.workspace.id)
     await repo.delete_prompt(session, prompt)
     await session.flush()
 

@@ -19,6 +19,7 @@ from backend.core.database import after_commit
 from backend.core.errors import Conflict, Forbidden, Invalid, InvalidFields, NotFound, ProblemError, TooManyRequests
 from backend.core.settings import Settings
 from backend.crypto.service import Keyring
+from backend.lifecycle import service as lifecycle
 from backend.observability import tracing
 from backend.prompts import service as prompts
 from backend.ratelimit.limiter import Limiter
@@ -469,6 +470,7 @@ async def delete_run(session: AsyncSession, access: WorkspaceAccess, run_id: uui
         target_id=run.id,
         before={"status": run.status, "cost_micros": run.cost_micros},
     )
+    await lifecycle.discard_archives(session, access.workspace.id)
     await repo.delete_run(session, run)
 
 

@@ -334,7 +334,10 @@ async def delete_account(session: AsyncSession, keyring: Keyring, principal: Pri
                 f"You are the last owner of workspace '{workspace.name}' ({workspace.id}), which has other "
                 "members: make someone else owner or delete the workspace first"
             )
+    from backend.lifecycle.service import discard_archives  # the lifecycle builds on workspaces
+
     for workspace, membership in memberships:
+        await discard_archives(session, workspace.id)  # they name this user
         if len(await repo.list_members(session, workspace.id)) == 1:
             access = WorkspaceAccess(principal=principal, workspace=workspace, role=membership.role)
             await delete_workspace(session, keyring, access, actor)

@@ -43,7 +43,9 @@ async def export_lines(client, ws: str) -> list[dict]:
     assert response.status_code == 202, response.text
     export = await finished(client, ws, response.json()["id"])
     assert export["status"] == "succeeded", export
-    download = await client.get(f"/workspaces/{ws}/exports/{export['id']}/download", headers={"Accept-Encoding": "identity"})
+    download = await client.get(
+        f"/workspaces/{ws}/exports/{export['id']}/download", headers={"Accept-Encoding": "identity"}
+    )
     assert download.status_code == 200, download.text
     assert download.headers["content-type"].startswith("application/x-ndjson")
     return [json.loads(line) for line in download.text.splitlines()]
@@ -67,11 +69,16 @@ async def populated(client, make_client, app) -> dict:
         prompt = (await client.post(f"/workspaces/{ws}/prompts", json={"name": name})).json()
         ids[name] = prompt["id"]
         for system in (f"You like {SECRET_WORD}.", "Be brief."):
-            body = {"system": system, "messages": [{"role": "user", "content": "Say {{w}}"}],
-                    "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 64}}
+            body = {
+                "system": system,
+                "messages": [{"role": "user", "content": "Say {{w}}"}],
+                "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 64},
+            }
             saved = await client.post(f"/workspaces/{ws}/prompts/{prompt['id']}/versions", json=body)
             assert saved.status_code == 201, saved.text
-    assert (await client.put(f"/workspaces/{ws}/prompts/{ids['alpha']}/labels/production", json={"version": 1})).status_code == 200
+    assert (
+        await client.put(f"/workspaces/{ws}/prompts/{ids['alpha']}/labels/production", json={"version": 1})
+    ).status_code == 200
     comment = await editor.client.post(
         f"/workspaces/{ws}/prompts/{ids['alpha']}/versions/1/comments", json={"body": f"More {SECRET_WORD} please"}
     )
@@ -157,7 +164,9 @@ async def test_only_the_requesting_admin_downloads_and_both_routes_are_audited(c
     assert_problem(await client.get(f"/workspaces/{ws}/exports/{uuid.uuid4()}"), 404, "export-not-found")
 
     # gzip when the client takes it: the stored members pass through, and inflate to the plain download.
-    plain = await client.get(f"/workspaces/{ws}/exports/{export['id']}/download", headers={"Accept-Encoding": "identity"})
+    plain = await client.get(
+        f"/workspaces/{ws}/exports/{export['id']}/download", headers={"Accept-Encoding": "identity"}
+    )
     async with client.stream(
         "GET", f"/workspaces/{ws}/exports/{export['id']}/download", headers={"Accept-Encoding": "gzip"}
     ) as response:
@@ -204,7 +213,9 @@ async def test_one_export_at_a_time(client, make_client, app, db_engine):
         await finished(client, ws, export["id"])
 
 
-async def test_deleted_content_is_absent_from_exports_and_discarded_from_stored_ones(client, make_client, app, db_engine):
+async def test_deleted_content_is_absent_from_exports_and_discarded_from_stored_ones(
+    client, make_client, app, db_engine
+):
     ids = await populated(client, make_client, app)
     ws = ids["ws"]
     before = await export_lines(client, ws)
@@ -215,7 +226,9 @@ async def test_deleted_content_is_absent_from_exports_and_discarded_from_stored_
     assert (await client.get(f"/workspaces/{ws}/exports/{stored['id']}")).json()["status"] == "expired"
     assert_problem(await client.get(f"/workspaces/{ws}/exports/{stored['id']}/download"), 409, "export-not-ready")
     async with db_engine.connect() as conn:
-        left = await conn.scalar(text("SELECT count(*) FROM workspace_export_chunk WHERE export_id = :id"), {"id": stored["id"]})
+        left = await conn.scalar(
+            text("SELECT count(*) FROM workspace_export_chunk WHERE export_id = :id"), {"id": stored["id"]}
+        )
     assert left == 0
     after_run = await export_lines(client, ws)
     assert ids["runs"]["plain"] in {line.get("id") for line in before}

@@ -218,7 +218,8 @@ _CLAIM = text(
     """
     UPDATE workspace_export
     SET status = 'running', attempts = attempts + 1, heartbeat_at = now(), done = 0, lines = 0, size_bytes = 0
-    WHERE id = :id AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)))
+    WHERE id = :id
+      AND (status = 'queued' OR (status = 'running' AND heartbeat_at < now() - make_interval(secs => :stale)))
     RETURNING workspace_id, attempts
     """
 )

@@ -11,6 +11,7 @@ import { ErrorBox, Loading } from "../../components/States";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { canContinue } from "../../lib/conversation";
 import { formatDate, formatMs } from "../../lib/format";
+import { SaveAsTestCase } from "../Datasets/SaveAsTestCase";
 import { NotFoundScreen } from "../NotFound/NotFoundScreen";
 import { Snapshot } from "./Snapshot";
 
@@ -77,6 +78,7 @@ export function RunDetailScreen() {
           </button>
         )}
       </div>
+      {canEdit && r.snapshot !== null && TERMINAL_STATUSES.includes(r.status) && <SaveAsTestCase ws={ws} runId={r.id} />}
       {showCode && <CodeDialog ws={ws} source={{ runId: r.id }} onClose={() => setShowCode(false)} />}
       {temperature > 0 && <p className="muted">Temperature {temperature}: a rerun may answer differently.</p>}
       <ErrorBox error={rerun.error ?? cancel.error} />

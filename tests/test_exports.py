@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from backend.lifecycle import exports
 from backend.maintenance import run_once
+from backend.workspaces.service import purge_deleted_workspaces
 from tests.factories import add_member, assert_problem, create_workspace, signup
 from tests.runs_helpers import RunningWorker
 from tests.test_runs import wait_for
@@ -250,14 +251,21 @@ async def test_deleted_content_is_absent_from_exports_and_discarded_from_stored_
     assert {r["id"] for r in after_me if r["type"] == "run"} == {ids["runs"]["beta"]}
 
 
-async def test_a_deleted_workspace_takes_its_exports_with_it(client, make_client, app, db_engine):
+async def test_a_deleted_workspace_goes_with_its_runs_and_exports(client, make_client, app, db_engine):
     owner = await signup(client)
     ws = await create_workspace(owner)
+    prompt = (await client.post(f"/workspaces/{ws}/prompts", json={"name": "many"})).json()
+    config = {"provider": "mock", "model": "mock-1", "max_tokens": 64}
+    body = {"messages": [{"role": "user", "content": "{{w}}"}], "model_config": config}
+    await client.post(f"/workspaces/{ws}/prompts/{prompt['id']}/versions", json=body)
+    for n in range(5):
+        await a_run(client, ws, prompt["id"], f"run {n}")
     await export_lines(client, ws)
     assert (await client.delete(f"/workspaces/{ws}")).status_code == 202
-    await run_once(app.state.sessionmaker, app.state.keyring)
+    # Runs go two at a time (each batch its own transaction), then the workspace with everything else.
+    assert await purge_deleted_workspaces(app.state.sessionmaker, batch=2) == 1
     async with db_engine.connect() as conn:
-        for table in ("workspace_export", "workspace_export_chunk"):
+        for table in ("run", "workspace_export", "workspace_export_chunk", "prompt"):
             count = await conn.scalar(text(f"SELECT count(*) FROM {table} WHERE workspace_id = :ws"), {"ws": ws})
             assert count == 0, table
 

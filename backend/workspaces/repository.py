@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ARRAY, Select, Text, and_, cast, delete, func, literal, or_, select, update
+from sqlalchemy import ARRAY, Select, Text, and_, cast, delete, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.database import mark_sanctioned
@@ -166,6 +166,21 @@ async def delete_sessions_of(session: AsyncSession, user_id: uuid.UUID) -> None:
 async def get_live_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Workspace | None:
     stmt = select(Workspace).where(Workspace.id == workspace_id, Workspace.deleted_at.is_(None))
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def deleted_workspace_ids(session: AsyncSession, limit: int) -> list[uuid.UUID]:
+    stmt = select(Workspace.id).where(Workspace.deleted_at.is_not(None)).order_by(Workspace.deleted_at).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+_DELETE_RUNS = text(
+    "DELETE FROM run WHERE id IN (SELECT id FROM run WHERE workspace_id = :ws LIMIT :batch FOR UPDATE SKIP LOCKED)"
+)
+
+
+async def delete_runs_of(session: AsyncSession, workspace_id: uuid.UUID, batch: int) -> int:
+    """A batch of a deleted workspace's runs (the workspace's own row goes later, with the rest)."""
+    return (await session.execute(_DELETE_RUNS, {"ws": workspace_id, "batch": batch})).rowcount or 0
 
 
 async def delete_deleted_workspaces(session: AsyncSession, limit: int) -> int:

@@ -768,7 +768,21 @@ async def rotate_master_key(
     return touched
 
 
-async def purge_deleted_workspaces(sessionmaker: async_sessionmaker[AsyncSession], *, limit: int = 10) -> int:
-    """Removes the rows of deleted workspaces (their keys are already destroyed); the audit log stays."""
+async def purge_deleted_workspaces(
+    sessionmaker: async_sessionmaker[AsyncSession], *, limit: int = 10, batch: int = 5000
+) -> int:
+    """Removes the rows of deleted workspaces (their keys are already destroyed); the audit log stays.
+
+    Their runs (by far the most rows) go first, a batch per short transaction, so a workspace of a million runs
+    never becomes one transaction holding a million row locks; the rest then goes in one cascade."""
+    async with sessionmaker() as session:
+        doomed = await repo.deleted_workspace_ids(session, limit)
+    for workspace_id in doomed:
+        while True:
+            async with sessionmaker() as session, session.begin():
+                removed = await repo.delete_runs_of(session, workspace_id, batch)
+            if removed < batch:
+                break
+            await asyncio.sleep(0)
     async with sessionmaker() as session, session.begin():
         return await repo.delete_deleted_workspaces(session, limit)

@@ -1,8 +1,10 @@
-// Workspace settings: members and invitations, API keys, provider keys, limits, safety policy, audit log.
+// Workspace settings: members and invitations, API keys, provider keys, limits, safety policy, sign-in
+// requirements, data (retention and exports), audit log.
 import { useParams } from "react-router";
 import { atLeast, useMembership } from "../../components/useWorkspaceRole";
 import { ApiKeys } from "./ApiKeys";
 import { AuditLog } from "./AuditLog";
+import { DataPanel } from "./DataPanel";
 import { LimitsForm } from "./LimitsForm";
 import { Members } from "./Members";
 import { Providers } from "./Providers";
@@ -29,6 +31,7 @@ export function SettingsScreen() {
           <LimitsForm ws={ws} admin={admin} />
           <SafetyPolicyForm ws={ws} admin={admin} />
           <SignInRequirements ws={ws} admin={admin} />
+          <DataPanel ws={ws} admin={admin} />
         </div>
       </div>
       <AuditLog ws={ws} admin={admin} />

@@ -617,8 +617,15 @@ async def test_delete_me_removes_the_account(make_client, db_engine):
         account_rows = (
             await conn.execute(text("SELECT email, name FROM user_account WHERE id = :id"), {"id": leaver_id})
         ).all()
+        audited = (
+            await conn.execute(
+                text("SELECT workspace_id, after FROM audit_entry WHERE action = 'account.deleted' AND target_id = :i"),
+                {"i": leaver_id},
+            )
+        ).all()
     assert live == 0
     assert all(row.email != email and row.name != name for row in account_rows)
+    assert [(row.workspace_id, row.after) for row in audited] == [(None, {"workspaces_left": 2})]  # one entry
     # The address can be used for a new account afterwards.
     assert (await post_signup(make_client(), email)).status_code == 201
 

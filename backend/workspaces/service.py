@@ -353,6 +353,10 @@ async def delete_account(session: AsyncSession, keyring: Keyring, principal: Pri
     anonymous = f"deleted-{user.id.hex}@deleted.invalid"
     await repo.scrub_email_from_audit(session, user.email, anonymous)
     await repo.scrub_email_from_invitations(session, user.email, anonymous)
+    await record_audit(  # instance-level: what happened, never who it was (the address is gone from here on)
+        session, workspace_id=None, actor=actor, action="account.deleted", target_type="user", target_id=user.id,
+        after={"workspaces_left": len(memberships)},
+    )
     # The row stays so that authorship and audit entries still point somewhere, but says nothing.
     user.email = anonymous
     user.name = "Deleted user"

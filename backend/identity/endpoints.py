@@ -113,7 +113,8 @@ async def reset_user_sessions(
 
 @me_router.get("/2fa", response_model=schemas.TwoFactorOut)
 async def two_factor(principal: CurrentPrincipal, session: DbSession) -> schemas.TwoFactorOut:
-    """Whether two-factor authentication is on for my account."""
+    """Whether two-factor authentication is on for my account (a signed-in session; not for API keys)."""
+    service.require_session(principal, "Reading the two-factor settings")
     return schemas.TwoFactorOut(totp=await mfa.totp_enabled(session, principal.user.id))
 
 

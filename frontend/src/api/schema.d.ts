@@ -308,7 +308,7 @@ export interface paths {
         };
         /**
          * Two Factor
-         * @description Whether two-factor authentication is on for my account.
+         * @description Whether two-factor authentication is on for my account (a signed-in session; not for API keys).
          */
         get: operations["two_factor_api_v1_me_2fa_get"];
         put?: never;

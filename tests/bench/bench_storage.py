@@ -28,8 +28,8 @@ from the runs in SQL, as settlement would have written them.
    (backend/lifecycle, batches of 500) while a reader keeps reading, against DETACH + DROP of a month's
    partition.
 
-Knobs (environment): BENCH_RUNS (1000000), BENCH_CALLS (200), BENCH_STORAGE_KEEP, BENCH_STORAGE_DB,
-BENCH_PARTITIONS (1: run part 2).
+Knobs (environment): BENCH_RUNS (1000000), BENCH_CALLS (200), BENCH_EXPIRY_SECONDS (300), BENCH_STORAGE_KEEP,
+BENCH_STORAGE_DB, BENCH_PARTITIONS (1: run part 2).
 """
 
 from __future__ import annotations

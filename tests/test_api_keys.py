@@ -288,21 +288,22 @@ async def test_key_follows_its_creators_role(team, db_engine):
     ws, m = team
     created = await create_api_key(m["editor"], ws)
     key = created["key"]
-    ok = await m["anon"].post(f"/workspaces/{ws}/api-keys", json={"name": "by key"}, headers=bearer(key))
+    ok = await m["anon"].post(f"/workspaces/{ws}/prompts", json={"name": "by key"}, headers=bearer(key))
     assert ok.status_code == 201, ok.text
     assert ok.json()["created_by"] == m["editor"].id
+    # A key never mints keys (they would outlive its revocation).
+    minted = await m["anon"].post(f"/workspaces/{ws}/api-keys", json={"name": "child"}, headers=bearer(key))
+    assert_problem(minted, 403)
     # An editor's key cannot do what the editor cannot.
     assert_problem(await m["anon"].get(f"/workspaces/{ws}/audit-log", headers=bearer(key)), 403)
     assert_problem(await m["anon"].patch(f"/workspaces/{ws}", json={"name": "x"}, headers=bearer(key)), 403)
 
     await set_role(m["owner"], ws, m["editor"], "viewer")
     assert (await m["anon"].get(f"/workspaces/{ws}", headers=bearer(key))).json()["role"] == "viewer"
-    assert_problem(
-        await m["anon"].post(f"/workspaces/{ws}/api-keys", json={"name": "again"}, headers=bearer(key)), 403
-    )
+    assert_problem(await m["anon"].post(f"/workspaces/{ws}/prompts", json={"name": "again"}, headers=bearer(key)), 403)
     async with db_engine.connect() as conn:
-        count = (await conn.execute(text("SELECT count(*) FROM api_key"))).scalar_one()
-    assert count == 2
+        count = (await conn.execute(text("SELECT count(*) FROM prompt"))).scalar_one()
+    assert count == 1
 
     await set_role(m["owner"], ws, m["editor"], "admin")
     assert (await m["anon"].get(f"/workspaces/{ws}/audit-log", headers=bearer(key))).status_code == 200
@@ -351,12 +352,14 @@ async def test_key_dies_with_its_workspace(team):
 async def test_key_actions_are_audited_with_the_key(team):
     ws, m = team
     created = await create_api_key(m["admin"], ws)
-    made = await m["anon"].post(f"/workspaces/{ws}/api-keys", json={"name": "child"}, headers=bearer(created["key"]))
-    assert made.status_code == 201, made.text
+    made = await m["anon"].put(
+        f"/workspaces/{ws}/limits", json={"max_queued_runs": 999}, headers=bearer(created["key"])
+    )
+    assert made.status_code == 200, made.text
     items = (await m["owner"].client.get(f"/workspaces/{ws}/audit-log")).json()["items"]
     newest = items[0]
-    assert newest["action"] == "api_key.created"
-    assert newest["target"]["id"] == made.json()["id"]
+    assert newest["action"] == "limits.updated"
+    assert newest["target"]["id"] == ws
     assert newest["actor"]["user_id"] == m["admin"].id
     assert newest["actor"]["api_key_id"] == created["id"]
     # The session-made key before it carries no key id.
@@ -367,7 +370,7 @@ async def test_bearer_takes_no_cookie_and_needs_no_csrf(team):
     ws, m = team
     created = await create_api_key(m["editor"], ws)
     anon: AsyncClient = m["anon"]
-    response = await anon.post(f"/workspaces/{ws}/api-keys", json={"name": "n"}, headers=bearer(created["key"]))
+    response = await anon.post(f"/workspaces/{ws}/prompts", json={"name": "n"}, headers=bearer(created["key"]))
     assert response.status_code == 201, response.text
     assert "set-cookie" not in response.headers
     assert not anon.cookies

@@ -327,7 +327,8 @@ def _api_key_out(api_key: ApiKey) -> schemas.ApiKeyOut:
 async def create_api_key(
     body: schemas.ApiKeyIn, access: WorkspaceEditor, actor: CurrentActor, session: DbSession
 ) -> schemas.ApiKeyCreated:
-    """Create an API key acting as you in this workspace (editor+). The key is shown once."""
+    """Create an API key acting as you in this workspace (editor+, signed in: not with an API key). The key is
+    shown once."""
     api_key, key = await service.create_api_key(session, access, body.name, actor)
     return schemas.ApiKeyCreated(**_api_key_out(api_key).model_dump(), key=key)
 

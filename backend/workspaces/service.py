@@ -590,6 +590,9 @@ async def create_api_key(
     session: AsyncSession, access: WorkspaceAccess, name: str, actor: Actor
 ) -> tuple[ApiKey, str]:
     require_at_least(access, "editor", "Creating API keys")
+    if access.principal.api_key is not None:
+        # Else a leaked key could mint keys that outlive its revocation.
+        raise Forbidden("An API key cannot create API keys; sign in to make one")
     public_id = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)
     api_key = ApiKey(

@@ -546,7 +546,8 @@ export interface paths {
         put?: never;
         /**
          * Create Api Key
-         * @description Create an API key acting as you in this workspace (editor+). The key is shown once.
+         * @description Create an API key acting as you in this workspace (editor+, signed in: not with an API key). The key is
+         *     shown once.
          */
         post: operations["create_api_key_api_v1_workspaces__ws__api_keys_post"];
         delete?: never;

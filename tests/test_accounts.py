@@ -382,7 +382,7 @@ async def test_bearer_writes_need_no_csrf_header(client, make_client):
     key = (await client.post(f"/workspaces/{ws}/api-keys", json={"name": "ci"})).json()["key"]
     bearer = make_client(csrf=False)
     response = await bearer.post(
-        f"/workspaces/{ws}/api-keys", json={"name": "from-key"}, headers={"Authorization": f"Bearer {key}"}
+        f"/workspaces/{ws}/prompts", json={"name": "from-key"}, headers={"Authorization": f"Bearer {key}"}
     )
     assert response.status_code == 201, response.text
     response = await bearer.patch(

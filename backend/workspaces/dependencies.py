@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Annotated
 
@@ -48,7 +49,15 @@ AppLimiter = Annotated[Limiter, Depends(get_limiter)]
 
 
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """The peer's IP address, or None when the server gives something else (a unix socket path, a test
+    client's name): the columns that keep it are `inet`, and a non-address there must not fail the request."""
+    host = request.client.host if request.client else None
+    if not host:
+        return None
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 async def resolve_principal(request: Request, session: AsyncSession, settings: Settings) -> Principal:

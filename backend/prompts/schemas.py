@@ -170,6 +170,9 @@ class VersionContent(BaseModel):
         default=None, description="Structured output: a JSON Schema (type object) the answer must conform to."
     )
 
+    # Kept encrypted, but flag excerpts and provider requests are made from it: no NUL (422, naming it).
+    _system_no_nul = field_validator("system", mode="after")(refuse_nul)
+
     @field_validator("messages")
     @classmethod
     def _first_from_user(cls, messages: list[MessageIn]) -> list[MessageIn]:

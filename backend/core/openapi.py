@@ -48,6 +48,10 @@ ERROR_RESPONSES = {
 }
 
 
+# Public paths that still answer 401 themselves (with their own wording): login refuses wrong credentials.
+PUBLIC_401 = {"/api/v1/auth/login": "Wrong email or password, or the second factor is missing or wrong"}
+
+
 def install_openapi(app: FastAPI, *, public_paths: frozenset[str]) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -63,7 +67,9 @@ def install_openapi(app: FastAPI, *, public_paths: frozenset[str]) -> None:
                 responses = operation.setdefault("responses", {})
                 for code, description in ERROR_RESPONSES.items():
                     if code == "401" and path in public_paths:
-                        continue
+                        if path not in PUBLIC_401:
+                            continue
+                        description = PUBLIC_401[path]
                     responses[code] = {"description": description, "content": {PROBLEM_JSON: {"schema": ref}}}
                 if method in ("post", "put", "patch", "delete") and path not in public_paths:
                     operation.setdefault("parameters", []).append(

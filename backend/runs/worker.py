@@ -637,8 +637,10 @@ class Worker:
         failed: list[Run] = []
         async with self.sessionmaker() as session, session.begin():
             for run in await repo.expired_leases(session, limit=100):
-                # Nothing streamed yet (no text, thinking or tool call was saved): safe to run again.
-                if run.output_chars == 0 and run.ttft_ms is None and run.attempts < MAX_ATTEMPTS:
+                # Nothing streamed yet (no text, thinking or tool call was saved): safe to run again, unless its
+                # cancel was asked for: a claim skips such a run, so requeued it would stay queued for ever.
+                if (run.output_chars == 0 and run.ttft_ms is None and run.attempts < MAX_ATTEMPTS
+                        and run.cancel_requested_at is None):
                     await repo.requeue(session, run.id)
                     retried.append(run.id)
                 else:
@@ -656,7 +658,9 @@ class Worker:
         return {"retried": len(retried), "failed": len(failed), "republished": len(republish)}
 
     async def _fail_lost(self, run: Run) -> None:
-        """Ends a run whose worker vanished mid-stream, with the most output anyone saw."""
+        """Ends a run whose worker vanished mid-stream, with the most output anyone saw: `cancelled` when its
+        cancel had been asked for (the worker died before honouring it), else `failed` as worker_lost."""
+        cancelled = run.cancel_requested_at is not None
         async with self.sessionmaker() as session:
             persisted = await self.keyring.open_text(session, run, "output") if run.output is not None else ""
             streamed, last_seq = await self._streamed_text(session, run)
@@ -673,16 +677,18 @@ class Worker:
             output_tokens = _estimate_output(snapshot, output)
             snapshot_price = snapshot["price"]
             values = {
-                "status": "failed",
+                "status": "cancelled" if cancelled else "failed",
                 "output": run.output,
                 "output_chars": len(output),
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "usage_estimated": True,
                 "cost_micros": cost_micros(snapshot_price, input_tokens=input_tokens, output_tokens=output_tokens),
-                "error": {"kind": "worker_lost", "message": error.message, "retryable": False},
+                "error": None if cancelled else {"kind": "worker_lost", "message": error.message, "retryable": False},
                 "last_seq": flight.seq + 1,
             }
+            if cancelled:
+                values["stop_reason"] = "cancelled"
             done = await repo.finish(session, run.id, None, values)
             view = await run_view(session, self.keyring, done) if done is not None else None
             admitted = await self._settle_money(session, done)
@@ -698,7 +704,8 @@ class Worker:
                 seq=flight.seq,
             )
             payload = {"run": RunOut.model_validate(view).model_dump(mode="json"), "offset": len(output)}
-            await self._emit_locked(flight, "run.failed", payload, seq=flight.seq + 1)
+            terminal = "run.cancelled" if cancelled else "run.failed"
+            await self._emit_locked(flight, terminal, payload, seq=flight.seq + 1)
         await self._close_events(run)
 
     async def _streamed_text(self, session: AsyncSession, run: Run) -> tuple[str, int]:

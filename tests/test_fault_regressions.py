@@ -1,0 +1,56 @@
+"""Regression tests for what the fault-injection run (tests/test_fault_injection.py) found, reproduced
+deterministically in one process (the reconciler called directly, as in test_runs.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from backend.runs import repository as repo
+from tests.runs_helpers import RunningWorker
+from tests.test_runs import (  # noqa: F401 - fixtures
+    delta_text,
+    events_of,
+    get_run,
+    new_prompt,
+    owner,
+    reconciler,
+    settings,
+    start,
+    ws,
+)
+
+
+async def test_a_run_cancelled_while_its_dead_worker_held_it_ends_cancelled_not_queued_for_ever(
+    client, app, ws, db_engine  # noqa: F811 - the fixture imported above
+):
+    """Found by the chaos run: cancel asked for while running, then the worker is killed before its first token.
+    The reconciler used to requeue it (nothing streamed), but a claim skips a run whose cancel was asked for,
+    so it stayed `queued` for ever (its reservation held, its readers waiting)."""
+    pid = await new_prompt(client, ws, "{{words}}")
+    run_id = await start(client, ws, pid, {"words": "never to be streamed"})
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(milliseconds=300)) is not None
+    cancel = await client.post(f"/workspaces/{ws}/runs/{run_id}/cancel")
+    assert cancel.status_code == 202, cancel.text
+    await asyncio.sleep(0.4)  # the lease expires; the dead worker never saw the cancel
+
+    assert await reconciler(app).reconcile_once() == {"retried": 0, "failed": 1, "republished": 0}
+    run = await get_run(client, ws, run_id)
+    assert run["status"] == "cancelled", run
+    assert run["stop_reason"] == "cancelled" and run["error"] is None
+    assert run["output"] == "" and run["usage"]["estimated"] is True
+    events = await events_of(client, ws, run_id)
+    assert delta_text(events) == "" and events[-1]["event"] == "run.cancelled" and events[-1]["data"] == run
+    async with db_engine.connect() as conn:
+        reserved = (await conn.execute(text("SELECT sum(reserved_micros) FROM budget_month"))).scalar_one()
+        spent = (await conn.execute(text("SELECT sum(spent_micros) FROM budget_month"))).scalar_one()
+        cost = (await conn.execute(text("SELECT sum(cost_micros) FROM run"))).scalar_one()
+    assert reserved == 0 and spent == cost
+    # It stays cancelled: a worker arriving later does not run it.
+    async with RunningWorker(app):
+        await asyncio.sleep(0.3)
+    assert (await get_run(client, ws, run_id))["status"] == "cancelled"

@@ -7,6 +7,7 @@ workspace, a user or a run.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -33,6 +34,18 @@ SSE_STREAMS = Gauge("playground_sse_streams", "Run event streams open on this ap
 IN_FLIGHT = Gauge("playground_worker_runs_in_flight", "Runs this worker is streaming now")
 QUEUE_DEPTH = Gauge("playground_queue_depth", "Runs handed to the queue and not yet claimed (consumer group lag)")
 RUNS_WAITING = Gauge("playground_runs_waiting", "Queued runs waiting for their workspace's concurrency cap")
+ASYNCIO_TASKS = Gauge("playground_asyncio_tasks", "asyncio tasks alive in this process's event loop (a leak grows it)")
+
+
+def _asyncio_tasks() -> int:
+    # Scrapes are answered inside the event loop (the api's route, the worker's metrics app on its loop).
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # no running loop in this thread
+        return 0
+
+
+ASYNCIO_TASKS.set_function(_asyncio_tasks)
 
 
 def authorized(token: str | None, authorization: str | None) -> bool:

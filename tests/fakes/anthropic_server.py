@@ -11,7 +11,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,12 @@ class ScriptedFake:
         self.exchanges: list[Exchange] = []
         self.base_url = ""
         self._ids = itertools.count(1)
+        # Per-request scripting (chaos tests): when set, called with each exchange (in the server's thread) and
+        # answers from the script it returns instead of `self.script`, e.g. a fault chosen by the prompt's text.
+        self.pick: Callable[[Exchange], Any] | None = None
+
+    def script_for(self, exchange: Exchange) -> Any:
+        return self.pick(exchange) if self.pick is not None else self.script
 
     def reset(self, script: Any = None) -> None:
         """Forget earlier exchanges and answer from `script` (the subclass's default when None)."""
@@ -227,6 +233,8 @@ class AnthropicScript:
     error_type: str = "overloaded_error"
     drop_after: int | None = None  # cut the connection after N tokens
     hang: bool = False  # message_start, then silence until the client leaves
+    hang_after: int | None = None  # N tokens, then silence until the client leaves (a stall mid-stream)
+    fail_now: bool = False  # this request answers with the HTTP error `failure` (with `pick`: per request)
     replay: bytes | None = None  # a recorded response body, sent verbatim
     thinking: list[str] = field(default_factory=list)  # a thinking block first: thinking_delta each, a signature
     tool_call: tuple[str, str, list[str]] | None = None  # (id, name, input JSON in pieces) after the text
@@ -245,13 +253,13 @@ class FakeAnthropic(ScriptedFake):
         return AnthropicScript()
 
     async def respond(self, number: int, exchange: Exchange, wire: Wire) -> None:
-        script = self.script
+        script = self.script_for(exchange)
         request_id = self.request_id()
         if exchange.path != "/v1/messages":
             error_type, message = ERRORS[404]
             await wire.json_response(404, _error(error_type, message), {"request-id": request_id})
             return
-        if number <= script.fail_first:
+        if number <= script.fail_first or script.fail_now:
             error_type, message = ERRORS[script.failure]
             headers = {"request-id": request_id}
             if script.retry_after is not None:
@@ -308,6 +316,8 @@ class FakeAnthropic(ScriptedFake):
                 return
             if index == script.drop_after:
                 raise DropConnection
+            if index == script.hang_after:
+                await wire.hang()
             if word is not None:
                 text = word if index == 0 else " " + word
                 await wire.write(sse("content_block_delta", {

@@ -37,6 +37,8 @@ class OpenAIScript:
     error_after: int | None = None  # a `data: {"error": ...}` chunk after N tokens, then the body ends
     drop_after: int | None = None  # cut the connection after N tokens
     hang: bool = False  # the role chunk, then silence until the client leaves
+    hang_after: int | None = None  # N tokens, then silence until the client leaves (a stall mid-stream)
+    fail_now: bool = False  # this request answers with the HTTP error `failure` (with `pick`: per request)
     send_usage: bool = True  # a server that ignores stream_options.include_usage sends none
     send_done: bool = True
     # Tool calls after the text, as OpenAI streams them: per call, a first chunk with index, id, type and name
@@ -59,13 +61,13 @@ class FakeOpenAI(ScriptedFake):
         return OpenAIScript()
 
     async def respond(self, number: int, exchange: Exchange, wire: Wire) -> None:
-        script = self.script
+        script = self.script_for(exchange)
         request_id = self.request_id()
         if exchange.path != "/v1/chat/completions":
             await wire.json_response(404, {"error": {"message": "Not found", "type": "invalid_request_error",
                                                      "param": None, "code": "unknown_url"}}, {})
             return
-        if number <= script.fail_first:
+        if number <= script.fail_first or script.fail_now:
             error_type, code, message = ERRORS[script.failure]
             headers = {"x-request-id": request_id}
             if script.retry_after is not None:
@@ -97,6 +99,8 @@ class FakeOpenAI(ScriptedFake):
                 return
             if index == script.drop_after:
                 raise DropConnection
+            if index == script.hang_after:
+                await wire.hang()
             if word is not None:
                 await wire.write(chunk({"content": word if index == 0 else " " + word}), tokens=1)
 

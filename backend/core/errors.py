@@ -172,7 +172,16 @@ def install_problem_handlers(
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase if exc.status_code in HTTPStatus._value2member_map_ else "Error"
         detail = exc.detail if isinstance(exc.detail, str) else title
-        if exc.status_code == 404 and detail == "Not Found":
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's words for a body json cannot decode; say which way it is wrong.
+            cause = exc.__cause__
+            if isinstance(cause, UnicodeDecodeError):
+                detail = f"The request body is not valid UTF-8 (byte {cause.start}); send JSON encoded as UTF-8"
+            elif isinstance(cause, RecursionError):
+                detail = "The request body's JSON is nested too deeply"
+            else:
+                detail = "The request body could not be parsed as JSON"
+        elif exc.status_code == 404 and detail == "Not Found":
             detail = f"No route matches {request.method} {request.url.path}"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"

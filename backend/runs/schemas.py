@@ -35,6 +35,17 @@ class RunIn(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict, max_length=100)
     overrides: Overrides = Field(default_factory=Overrides)
 
+    @field_validator("variables")
+    @classmethod
+    def _without_nul(cls, variables: dict[str, Any]) -> dict[str, Any]:
+        # PostgreSQL text (flag excerpts, datasets made from runs) cannot hold NUL: refuse it, naming the variable.
+        for name, value in variables.items():
+            if "\x00" in name:
+                raise ValueError("variable names must not contain NUL characters")
+            if isinstance(value, str) and "\x00" in value:
+                raise ValueError(f"variable {name!r} must not contain NUL characters")
+        return variables
+
     @model_validator(mode="after")
     def _one_source(self) -> RunIn:
         if self.version is not None and self.draft is not None:

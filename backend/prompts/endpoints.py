@@ -120,7 +120,7 @@ async def get_by_name(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The version a label points at (or `?version=N`, or the latest), for applications; ETag / 304."""
-    found = await service.resolve_by_name(session, access, name, label=label, number=version)
+    found = await service.resolve_by_name(session, access, schemas.nfc_name(name) or name, label=label, number=version)
     etag = _etag(found)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if if_none_match and _matches(if_none_match, etag):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -47,6 +48,9 @@ class Content(BaseModel):
     """Bodies whose strings are content: refused if unknown fields come, never stripped of whitespace."""
 
     model_config = ConfigDict(extra="forbid")
+
+    # Kept as sent, but never with a NUL: providers, flag excerpts and exports all carry this text (422).
+    _content_no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
 class TextBlock(Content):
@@ -215,15 +219,26 @@ class VersionIn(VersionContent):
     _no_nul = field_validator("message", mode="after")(refuse_nul)
 
 
+def nfc_name(value: str | None) -> str | None:
+    """Prompt names are kept in Unicode NFC: "café" typed as one code point or as e + combining accent is
+    one name (unique per workspace, found by either form). Confusables (Cyrillic a, U+0430, for Latin a) stay
+    distinct: they are different characters. See docs/decisions/adversarial-testing.md."""
+    return None if value is None else unicodedata.normalize("NFC", value)
+
+
 class PromptIn(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
+
+    _nfc = field_validator("name", mode="after")(nfc_name)
 
 
 class PromptPatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
     archived: bool | None = None
+
+    _nfc = field_validator("name", mode="after")(nfc_name)
 
 
 class PromptOut(BaseModel):
@@ -331,6 +346,7 @@ class ExportedPrompt(BaseModel):
     archived: bool = False
 
     _no_nul = field_validator("name", "description", mode="after")(refuse_nul)
+    _nfc = field_validator("name", mode="after")(nfc_name)
 
 
 class PromptExport(BaseModel):

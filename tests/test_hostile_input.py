@@ -1,0 +1,420 @@
+"""Hostile input (issue 14, part 4): every probe gets either a clear problem+json naming what is wrong,
+with nothing half-written, or is stored and given back exactly as sent."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+import pytest
+from sqlalchemy import text
+
+from tests.factories import PASSWORD, PROBLEM, assert_problem, create_workspace, signup
+
+VERSION = {
+    "system": "You are {{persona}}.",
+    "messages": [{"role": "user", "content": "Say {{text}}"}],
+    "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 64},
+}
+SQL_STRINGS = [
+    "'; DROP TABLE prompt; --",
+    "1' OR '1'='1",
+    "Robert'); DELETE FROM run WHERE ('a'='a",
+    "$$; SELECT pg_sleep(10); $$",
+    "\\'; TRUNCATE workspace CASCADE; --",
+]
+HTML_STRINGS = [
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(document.cookie)</script>",
+    '<a href="javascript:alert(1)">click</a>',
+    '<svg onload="alert(1)"><circle r="1"/></svg>',
+    "&lt;b&gt; &amp; &#x3C;script&#x3E;",
+    "{{constructor.constructor('alert(1)')()}}",
+]
+
+
+async def counts(db_engine, *tables: str) -> dict[str, int]:
+    async with db_engine.connect() as conn:
+        return {t: (await conn.execute(text(f'SELECT count(*) FROM "{t}"'))).scalar_one() for t in tables}
+
+
+@pytest.fixture
+async def owner(client):
+    account = await signup(client)
+    account.ws = await create_workspace(account)
+    return account
+
+
+async def new_prompt(owner, name: str = "p", **extra) -> dict:
+    response = await owner.client.post(f"/workspaces/{owner.ws}/prompts", json={"name": name, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def new_version(owner, prompt_id: str, body: dict | None = None) -> dict:
+    response = await owner.client.post(f"/workspaces/{owner.ws}/prompts/{prompt_id}/versions", json=body or VERSION)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def named(body: dict, *fields: str) -> None:
+    """The problem's `errors` (or its detail) names each field."""
+    said = [".".join(str(p) for p in e["loc"]) + " " + e["msg"] for e in body.get("errors", [])]
+    for field in fields:
+        assert any(field in text for text in said) or field in body["detail"], (field, body)
+
+
+# --- Bodies: size, nesting, encoding -------------------------------------------------------------------
+
+
+async def test_oversized_body_is_413_and_writes_nothing(owner, db_engine):
+    before = await counts(db_engine, "prompt")
+    big = json.dumps({"name": "big", "description": "x" * (3 * 1024 * 1024)})
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/prompts", content=big, headers={"content-type": "application/json"}
+    )
+    body = assert_problem(response, 413, "payload-too-large")
+    assert "limit" in body["detail"]
+    assert await counts(db_engine, "prompt") == before
+
+
+async def test_oversized_chunked_body_is_413(owner, db_engine):
+    before = await counts(db_engine, "prompt")
+
+    async def chunks():
+        yield b'{"name": "chunked", "description": "'
+        for _ in range(40):
+            yield b"y" * 65536
+        yield b'"}'
+
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/prompts", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 413, "payload-too-large")
+    assert await counts(db_engine, "prompt") == before
+
+
+@pytest.mark.parametrize("opener,closer", [("[", "]"), ('{"a":', "}")])
+async def test_deeply_nested_json_is_a_clean_4xx(owner, db_engine, opener, closer):
+    prompt = await new_prompt(owner)
+    await new_version(owner, prompt["id"])
+    before = await counts(db_engine, "run", "prompt_version")
+    deep = opener * 10_000 + "1" + closer * 10_000
+    for path, payload in [
+        (f"/workspaces/{owner.ws}/runs", '{"prompt_id": "' + prompt["id"] + '", "variables": {"text": ' + deep + "}}"),
+        (f"/workspaces/{owner.ws}/prompts/{prompt['id']}/versions", '{"system": "s", "messages": ' + deep + "}"),
+        (f"/workspaces/{owner.ws}/prompts", deep),
+    ]:
+        response = await owner.client.post(path, content=payload, headers={"content-type": "application/json"})
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:300])
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert "nested too deeply" in response.json()["detail"], response.text[:300]
+    assert await counts(db_engine, "run", "prompt_version") == before
+
+
+async def test_moderately_nested_variable_value_is_refused_by_type(owner):
+    """Variables are strings (or simple values): a nested structure is refused naming the variable."""
+    prompt = await new_prompt(owner)
+    await new_version(owner, prompt["id"])
+    nested = {"a": [{"b": [1, 2, {"c": "d"}]}]}
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs",
+        json={"prompt_id": prompt["id"], "variables": {"persona": "x", "text": nested}},
+    )
+    assert response.status_code in (202, 422), response.text
+    if response.status_code == 422:
+        named(assert_problem(response, 422), "text")
+
+
+async def test_invalid_utf8_body_is_422(owner, db_engine):
+    before = await counts(db_engine, "prompt")
+    for raw in (b'{"name": "caf\xe9"}', b'{"name": "\xff\xfe\xfd"}', b'{"name": "ok", "description": "\xc3"}'):
+        response = await owner.client.post(
+            f"/workspaces/{owner.ws}/prompts", content=raw, headers={"content-type": "application/json"}
+        )
+        body = assert_problem(response, 400)
+        assert "not valid UTF-8" in body["detail"], body
+    assert await counts(db_engine, "prompt") == before
+
+
+async def test_body_that_is_not_json_or_wrong_content_type(owner):
+    for content, ctype in [(b"name=x", "application/x-www-form-urlencoded"), (b"\x00\x01\x02", "application/json")]:
+        response = await owner.client.post(
+            f"/workspaces/{owner.ws}/prompts", content=content, headers={"content-type": ctype}
+        )
+        assert response.status_code in (415, 422), response.text
+        assert response.headers["content-type"].startswith(PROBLEM)
+
+
+# --- NUL and control characters --------------------------------------------------------------------------
+
+
+async def test_nul_in_any_text_field_is_422_naming_it(owner, db_engine):
+    prompt = await new_prompt(owner)
+    await new_version(owner, prompt["id"])
+    ws = f"/workspaces/{owner.ws}"
+    tables = ("prompt", "prompt_version", "run", "version_comment", "dataset", "workspace")
+    before = await counts(db_engine, *tables)
+    probes = [
+        ("/workspaces", {"name": "a\x00b"}, "name"),
+        (f"{ws}/prompts", {"name": "a\x00b"}, "name"),
+        (f"{ws}/prompts", {"name": "fine", "description": "d\x00"}, "description"),
+        (f"{ws}/prompts/{prompt['id']}/versions", {**VERSION, "system": "s\x00"}, "system"),
+        (
+            f"{ws}/prompts/{prompt['id']}/versions",
+            {**VERSION, "messages": [{"role": "user", "content": "hi\x00there"}]},
+            "messages",
+        ),
+        (f"{ws}/prompts/{prompt['id']}/versions", {**VERSION, "message": "m\x00"}, "message"),
+        (f"{ws}/runs", {"prompt_id": prompt["id"], "variables": {"persona": "p\x00", "text": "t"}}, "persona"),
+        (f"{ws}/runs", {"prompt_id": prompt["id"], "variables": {"per\x00sona": "p", "text": "t"}}, "variables"),
+        (f"{ws}/prompts/{prompt['id']}/versions/1/comments", {"body": "c\x00"}, "body"),
+        (f"{ws}/datasets", {"name": "d", "rows": [{"text": "v\x00"}]}, "rows"),
+        (f"{ws}/datasets", {"name": "d\x00", "rows": [{"text": "v"}]}, "name"),
+    ]
+    for path, payload, field in probes:
+        response = await owner.client.post(path, json=payload)
+        assert response.status_code == 422, (field, payload, response.text)
+        body = assert_problem(response, 422)
+        named(body, field)
+        assert "NUL" in json.dumps(body), body
+    response = await owner.client.patch(f"{ws}/prompts/{prompt['id']}", json={"name": "x\x00"})
+    named(assert_problem(response, 422), "name")
+    assert await counts(db_engine, *tables) == before
+
+
+async def test_other_control_characters_round_trip_exactly(owner):
+    """Tabs, newlines, escape and bell are content: they are kept as sent (the UI shows them as text)."""
+    weird = "line1\nline2\ttab \x1b[31mred\x1b[0m \x07bell \x7f del \u200b zw \u202e rtl"
+    prompt = await new_prompt(owner, name="ctl", description=weird)
+    assert prompt["description"] == weird
+    version = await new_version(
+        owner, prompt["id"], {**VERSION, "system": weird, "messages": [{"role": "user", "content": weird}]}
+    )
+    got = await owner.client.get(f"/workspaces/{owner.ws}/prompts/{prompt['id']}/versions/{version['number']}")
+    assert got.json()["system"] == weird
+    assert got.json()["messages"][0]["content"] == weird
+
+
+# --- Huge values -----------------------------------------------------------------------------------------
+
+
+async def test_huge_variable_value_is_accepted_within_the_body_cap_or_refused_clearly(owner, db_engine):
+    prompt = await new_prompt(owner)
+    await new_version(owner, prompt["id"])
+    huge = "word " * 300_000  # 1.5 MB, under the 2 MiB cap
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs/estimate",
+        json={"prompt_id": prompt["id"], "variables": {"persona": "p", "text": huge}},
+    )
+    assert response.status_code in (200, 422), response.text[:300]
+    if response.status_code == 200:
+        assert response.json()["input_tokens"] >= 300_000
+    else:
+        named(assert_problem(response, 422), "text")
+    too_big = "w" * (3 * 1024 * 1024)
+    before = await counts(db_engine, "run")
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs",
+        json={"prompt_id": prompt["id"], "variables": {"persona": "p", "text": too_big}},
+    )
+    assert_problem(response, 413)
+    assert await counts(db_engine, "run") == before
+
+
+async def test_too_long_name_is_422_naming_it(owner, db_engine):
+    before = await counts(db_engine, "prompt")
+    response = await owner.client.post(f"/workspaces/{owner.ws}/prompts", json={"name": "n" * 10_000})
+    named(assert_problem(response, 422), "name")
+    assert await counts(db_engine, "prompt") == before
+
+
+# --- Template edge cases -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template,variables",
+    [
+        ("{{ unbalanced", []),
+        ("unbalanced }}", []),
+        ("{{{{nested}}}}", ["nested"]),
+        ("{{#each items}}{{this}}{{/each}}", []),
+        ("{{ spaced }}", ["spaced"]),
+        ("{{__proto__}} {{constructor}} {{prototype}}", ["__proto__", "constructor", "prototype"]),
+        ("{{}} {{ }} {{1}} {{a-b}} {{a.b}}", ["1"]),
+        ("{{text}}{{text}}{{TEXT}}", ["text", "TEXT"]),
+    ],
+)
+async def test_template_edge_cases_parse_and_run_safely(owner, template, variables):
+    prompt = await new_prompt(owner, name="tpl")
+    body = {**VERSION, "system": "", "messages": [{"role": "user", "content": template}]}
+    response = await owner.client.post(f"/workspaces/{owner.ws}/prompts/{prompt['id']}/versions", json=body)
+    if response.status_code == 422:
+        # A template the renderer refuses must say where.
+        named(assert_problem(response, 422), "messages")
+        return
+    assert response.status_code == 201, response.text
+    found = response.json()["variables"]
+    for name in variables:
+        assert name in found, (template, found)
+    values = {name: f"<{name}>" for name in found}
+    estimate = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs/estimate", json={"prompt_id": prompt["id"], "variables": values}
+    )
+    assert estimate.status_code == 200, estimate.text
+
+
+async def test_variable_named_proto_renders_its_value(owner, client):
+    prompt = await new_prompt(owner, name="proto")
+    body = {**VERSION, "system": "", "messages": [{"role": "user", "content": "A {{__proto__}} B {{constructor}}"}]}
+    await new_version(owner, prompt["id"], body)
+
+    response = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs/estimate",
+        json={"prompt_id": prompt["id"], "variables": {"__proto__": "one", "constructor": "two"}},
+    )
+    assert response.status_code == 200, response.text
+    missing = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs/estimate",
+        json={"prompt_id": prompt["id"], "variables": {"__proto__": "one"}},
+    )
+    named(assert_problem(missing, 422), "constructor")
+
+
+async def test_variable_values_that_look_like_templates_are_not_rendered_again(owner):
+    prompt = await new_prompt(owner, name="twice")
+    await new_version(owner, prompt["id"])
+    code = await owner.client.post(
+        f"/workspaces/{owner.ws}/runs/estimate",
+        json={"prompt_id": prompt["id"], "variables": {"persona": "{{text}}", "text": "{{persona}}"}},
+    )
+    assert code.status_code == 200, code.text
+
+
+# --- Unicode normalisation -----------------------------------------------------------------------------
+
+
+async def test_names_differing_only_by_normalisation_are_the_same_name(owner, db_engine):
+    nfc = unicodedata.normalize("NFC", "Café résumé")
+    nfd = unicodedata.normalize("NFD", "Café résumé")
+    assert nfc != nfd
+    first = await new_prompt(owner, name=nfc)
+    assert first["name"] == nfc
+    response = await owner.client.post(f"/workspaces/{owner.ws}/prompts", json={"name": nfd})
+    assert_problem(response, 409)
+    assert (await counts(db_engine, "prompt"))["prompt"] == 1
+    # Lookup by name finds it whichever form the caller sends.
+    await new_version(owner, first["id"])
+    for form in (nfc, nfd):
+        got = await owner.client.get(f"/workspaces/{owner.ws}/prompts/by-name/{form}", params={"version": 1})
+        assert got.status_code == 200, (form, got.text)
+
+
+async def test_confusable_names_are_different_names(owner):
+    latin = await new_prompt(owner, name="paypal")
+    cyrillic = await new_prompt(owner, name="p\u0430yp\u0430l")  # Cyrillic a: a different name
+    assert latin["id"] != cyrillic["id"]
+    assert cyrillic["name"] == "p\u0430yp\u0430l"
+
+
+# --- Injection strings are data -------------------------------------------------------------------------
+
+
+async def test_sql_and_html_strings_are_stored_and_returned_verbatim(owner, db_engine):
+    ws = f"/workspaces/{owner.ws}"
+    for i, value in enumerate(SQL_STRINGS + HTML_STRINGS):
+        prompt = await new_prompt(owner, name=f"{value} #{i}", description=value)
+        assert prompt["name"] == f"{value} #{i}"
+        assert prompt["description"] == value
+        version = await new_version(
+            owner, prompt["id"], {**VERSION, "system": value, "messages": [{"role": "user", "content": value}]}
+        )
+        comment = await owner.client.post(
+            f"{ws}/prompts/{prompt['id']}/versions/{version['number']}/comments", json={"body": value}
+        )
+        assert comment.status_code == 201, comment.text
+        assert comment.json()["body"] == value
+        listed = await owner.client.get(f"{ws}/prompts/{prompt['id']}/versions/{version['number']}/comments")
+        assert [c["body"] for c in listed.json()] == [value]
+        got = await owner.client.get(f"{ws}/prompts/{prompt['id']}/versions/{version['number']}")
+        assert got.json()["system"] == value
+        assert got.json()["messages"][0]["content"] == value
+        dataset = await owner.client.post(f"{ws}/datasets", json={"name": f"d{i} {value}", "rows": [{"v": value}]})
+        assert dataset.status_code == 201, dataset.text
+        rows = await owner.client.get(f"{ws}/datasets/{dataset.json()['id']}")
+        assert rows.json()["rows"] == [{"v": value}]
+        assert rows.json()["name"] == f"d{i} {value}"
+    # The tables the strings name are all still there and hold what was written.
+    total = await counts(db_engine, "prompt", "prompt_version", "version_comment", "dataset", "workspace", "run")
+    assert total["prompt"] == total["prompt_version"] == total["version_comment"] == total["dataset"]
+    assert total["prompt"] == len(SQL_STRINGS + HTML_STRINGS)
+    listed = await owner.client.get(f"{ws}/prompts")
+    names = {p["name"] for p in (listed.json()["items"] if isinstance(listed.json(), dict) else listed.json())}
+    assert {f"{v} #{i}" for i, v in enumerate(SQL_STRINGS + HTML_STRINGS)} <= names
+
+
+async def test_injection_strings_in_query_and_path_parameters(owner):
+    ws = f"/workspaces/{owner.ws}"
+    for value in SQL_STRINGS:
+        response = await owner.client.get(f"{ws}/runs", params={"status": value})
+        assert response.status_code == 422, response.text
+        response = await owner.client.get(f"{ws}/runs", params={"cursor": value})
+        assert response.status_code in (200, 422), response.text
+        assert response.headers["content-type"].startswith(("application/json", PROBLEM))
+        response = await owner.client.get(f"{ws}/prompts/by-name/{value}")
+        assert_problem(response, 404)
+        response = await owner.client.get(f"{ws}/prompts/{value}")
+        assert response.status_code in (404, 422), response.text
+
+
+# --- Headers ---------------------------------------------------------------------------------------------
+
+
+async def test_bad_authorization_headers_are_401(make_client, owner):
+    anon = make_client(csrf=False)
+    for value in [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer " + "a" * 20_000,
+        "Bearer pp_' OR 1=1 --",
+        "Bearer \u00e9\u00e9",
+        "bearer  spaced  out",
+        "Token abc",
+    ]:
+        response = await anon.get(f"/workspaces/{owner.ws}", headers={"authorization": value.encode("utf-8")})
+        body = assert_problem(response, 401)
+        assert "Bearer" in body["detail"] or "invalid" in body["detail"].lower(), body
+
+
+async def test_huge_and_garbled_cookies_are_401(make_client, owner):
+    anon = make_client(csrf=False)
+    for cookie in [
+        "pp_session=" + "a" * 60_000,
+        "pp_session=" + "%00%ff" * 100,
+        'pp_session="quoted"; csrf_token=x',
+        "garbage without equals",
+        "pp_session=",
+    ]:
+        response = await anon.get(f"/workspaces/{owner.ws}", headers={"cookie": cookie})
+        assert_problem(response, 401)
+
+
+async def test_csrf_token_header_garbage_is_403(owner):
+    for value in ["", "x" * 10_000, "' OR 1=1 --"]:
+        response = await owner.client.post(
+            f"/workspaces/{owner.ws}/prompts", json={"name": "csrf"}, headers={"X-CSRF-Token": value}
+        )
+        assert_problem(response, 403)
+
+
+async def test_peer_that_is_not_an_ip_address_can_sign_up_and_log_in(app):
+    """A server on a unix socket (or a test client) reports a peer that is no IP address: the inet columns
+    get NULL instead of failing the request with a 500."""
+    from httpx import ASGITransport, AsyncClient
+
+    transport = ASGITransport(app=app, client=("testclient", 50000))
+    async with AsyncClient(transport=transport, base_url="http://testserver/api/v1") as peer:
+        account = await signup(peer)
+        response = await peer.post("/auth/login", json={"email": account.email, "password": PASSWORD})
+        assert response.status_code == 200, response.text

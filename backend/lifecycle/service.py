@@ -13,19 +13,30 @@ from backend.workspaces.service import Actor, WorkspaceAccess, record_audit, req
 
 EXPIRY_BATCH = 500
 
-# The runs past their workspace's policy, oldest first, that nobody else is touching right now (SKIP LOCKED:
-# a run being read or deleted is simply taken in a later batch). Their contents go; counts, costs, timings
-# and flags' kinds stay, and so do usage rollups and the ledger (they never held content).
+# The runs past their workspace's policy, oldest first within each workspace that has one (a walk of
+# ix_run_contents_due per policy: the runs of workspaces that keep everything are never visited), that nobody
+# else is touching right now (SKIP LOCKED: a run being read or deleted is simply taken in a later batch).
+# Their contents go; counts, costs, timings and flags' kinds stay, and so do usage rollups and the ledger
+# (they never held content).
 _EXPIRE = text(
     """
     WITH due AS (
         SELECT r.id FROM run AS r
-        JOIN retention_policy AS p ON p.workspace_id = r.workspace_id AND p.runs_days IS NOT NULL
         WHERE r.contents_expired_at IS NULL
-          AND r.status IN ('succeeded', 'failed', 'cancelled')
-          AND r.created_at < now() - make_interval(days => p.runs_days)
-        ORDER BY r.created_at
-        LIMIT :batch
+          AND r.id IN (
+            SELECT d.id FROM retention_policy AS p
+            CROSS JOIN LATERAL (
+                SELECT x.id FROM run AS x
+                WHERE x.workspace_id = p.workspace_id
+                  AND x.contents_expired_at IS NULL
+                  AND x.status IN ('succeeded', 'failed', 'cancelled')
+                  AND x.created_at < now() - make_interval(days => p.runs_days)
+                ORDER BY x.created_at
+                LIMIT :batch
+            ) AS d
+            WHERE p.runs_days IS NOT NULL
+            LIMIT :batch
+          )
         FOR UPDATE OF r SKIP LOCKED
     )
     UPDATE run SET snapshot = NULL, output = NULL, extras = NULL, contents_expired_at = now()

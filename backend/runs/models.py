@@ -94,9 +94,11 @@ class Run(Base):
         Index("ix_run_prompt_created", "prompt_id", sql("created_at DESC")),
         Index("ix_run_running_lease", "lease_expires_at", postgresql_where=sql("status = 'running'")),
         Index("ix_run_queued", "created_at", postgresql_where=sql("status = 'queued'")),
-        # Finished runs whose contents are still there, oldest first: the retention job's batches walk it.
+        # Finished runs whose contents are still there, per workspace, oldest first: the retention job walks it
+        # for the workspaces with a policy (so the runs of workspaces that keep everything are never visited).
         Index(
             "ix_run_contents_due",
+            "workspace_id",
             "created_at",
             postgresql_where=sql("contents_expired_at IS NULL AND status IN ('succeeded', 'failed', 'cancelled')"),
         ),

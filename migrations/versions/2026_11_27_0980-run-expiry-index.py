@@ -1,5 +1,6 @@
-"""Runs whose contents the retention job may still empty, oldest first: the job's batches walk this index
-instead of scanning the whole run table (see docs/decisions/storage-at-scale.md).
+"""Runs whose contents the retention job may still empty, per workspace and oldest first: the job's batches
+walk this index, for the workspaces that have a policy only, instead of scanning the whole run table (see
+docs/decisions/storage-at-scale.md).
 
 Revision ID: 20261127_run_expiry_index
 Revises: 20261127_exports
@@ -24,9 +25,11 @@ PREDICATE = "contents_expired_at IS NULL AND status IN ('succeeded', 'failed', '
 def upgrade() -> None:
     # A plain build holds off new runs while it lasts (seconds per million runs). On an instance that already
     # holds many runs, build it beforehand without blocking, and this step then does nothing:
-    #   CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_run_contents_due ON run (created_at) WHERE <PREDICATE>;
+    #   CREATE INDEX CONCURRENTLY IF NOT EXISTS ix_run_contents_due ON run (workspace_id, created_at) WHERE <PREDICATE>;
     # (migrations run in one transaction here, where CONCURRENTLY is not allowed).
-    op.create_index("ix_run_contents_due", "run", ["created_at"], postgresql_where=text(PREDICATE), if_not_exists=True)
+    op.create_index(
+        "ix_run_contents_due", "run", ["workspace_id", "created_at"], postgresql_where=text(PREDICATE), if_not_exists=True
+    )
 
 
 def downgrade() -> None:

@@ -62,7 +62,7 @@ from backend.app import create_app
 from backend.core.migrate import upgrade_to_head_async
 from backend.core.pagination import encode_cursor
 from backend.core.settings import Settings
-from backend.lifecycle.service import expire_run_contents
+from backend.lifecycle.service import _EXPIRE, expire_run_contents
 from backend.usage.models import LATENCY_BUCKETS_MS
 from tests.conftest import ADMIN_DSN, REDIS_URL, Client, _async_url
 from tests.factories import Account, create_workspace, signup
@@ -826,12 +826,9 @@ DEEP_SQL = (  # as backend/runs/repository.py writes the cursor condition
 DETAIL_SQL = "SELECT * FROM {t} WHERE workspace_id = $1 AND id = $2"
 EXPIRY_SECONDS = float(os.environ.get("BENCH_EXPIRY_SECONDS", "300"))
 RETENTION_DAYS = 60  # of the seeded 90 days, the oldest 30 are due: one month of runs
-DUE_SQL = (  # the SELECT of backend/lifecycle/service.py's _EXPIRE
-    "SELECT r.id FROM run AS r JOIN retention_policy AS p ON p.workspace_id = r.workspace_id "
-    "AND p.runs_days IS NOT NULL WHERE r.contents_expired_at IS NULL "
-    "AND r.status IN ('succeeded', 'failed', 'cancelled') "
-    "AND r.created_at < now() - make_interval(days => p.runs_days) ORDER BY r.created_at LIMIT 500 "
-    "FOR UPDATE OF r SKIP LOCKED"
+# The SELECT of backend/lifecycle/service.py's _EXPIRE, taken from it (so the plan shown is the job's own).
+DUE_SQL = (
+    _EXPIRE.text.split("WITH due AS (", 1)[1].rsplit(")\n    UPDATE run", 1)[0].replace(":batch", "500").strip()
 )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import NotFound, ProblemError
@@ -174,7 +174,8 @@ async def list_flags(
         stmt = stmt.where(SafetyFlag.run_id == run_id)
     if after is not None:
         at, last_id = after
-        stmt = stmt.where(or_(SafetyFlag.created_at < at, and_(SafetyFlag.created_at == at, SafetyFlag.id < last_id)))
+        # `created_at <= at` bounds the index scan, so a deep page starts at the cursor (as the run list does).
+        stmt = stmt.where(SafetyFlag.created_at <= at, or_(SafetyFlag.created_at < at, SafetyFlag.id < last_id))
     stmt = stmt.order_by(SafetyFlag.created_at.desc(), SafetyFlag.id.desc()).limit(limit)
     return [await flag_view(session, keyring, flag) for flag in (await session.execute(stmt)).scalars()]
 

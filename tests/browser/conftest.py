@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,18 +33,21 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 MOCK_TTFT_MS = "200"
 MOCK_TOKEN_MS = "50"
 
+
 @dataclass
 class Server:
     base: str
     proc: subprocess.Popen
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[Server]:
+@contextmanager
+def playground_up(prefix: str = "pp-browser-", **extra_env: str) -> Iterator[Server]:
+    """A real `playground up` (private PostgreSQL, in-process queue, slow mock tokens) serving the built SPA,
+    with `extra_env` on top (single sign-on settings, say); stopped with SIGTERM at the end."""
     if not DIST.is_file():
-        pytest.fail("frontend/dist is not built: run `make frontend` (make test does it)")
+        pytest.fail(f"{SPA_DIR} has no built SPA: run `make frontend` (make test does it)")
     # The embedded server runs as an unprivileged user when we are root: its parents must be traversable.
-    parent = Path(tempfile.mkdtemp(prefix="pp-browser-"))
+    parent = Path(tempfile.mkdtemp(prefix=prefix))
     parent.chmod(0o755)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
@@ -52,6 +56,7 @@ def server() -> Iterator[Server]:
         PLAYGROUND_MOCK_TOKEN_MS=MOCK_TOKEN_MS,
         PLAYGROUND_LOG_LEVEL="WARNING",
         PLAYGROUND_SPA_DIR=str(SPA_DIR),
+        **extra_env,
     )
     log = open(parent / "up.log", "w+b")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -86,6 +91,12 @@ def server() -> Iterator[Server]:
             proc.wait(10)
         log.close()
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    with playground_up() as up:
+        yield up
 
 
 @pytest.fixture(scope="session")

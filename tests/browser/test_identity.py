@@ -6,15 +6,8 @@ logging in with a code and with a recovery code."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pyotp
@@ -22,21 +15,17 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.browser.conftest import (
-    MOCK_TOKEN_MS,
-    MOCK_TTFT_MS,
-    ROOT,
-    SPA_DIR,
     ConsoleErrors,
     Server,
     _unexpected,
     new_page,
+    playground_up,
     screenshot,
     unique_email,
 )
 from tests.browser.helpers import PASSWORD, sign_up
 from tests.fakes.anthropic_server import run_fake
 from tests.fakes.oidc_provider import FakeOidc
-from tests.processes import free_port
 
 pytestmark = pytest.mark.slow  # a real `playground up`, an OpenID provider and Chromium
 
@@ -54,55 +43,16 @@ def provider() -> Iterator[FakeOidc]:
 @pytest.fixture(scope="module")
 def sso_server(provider: FakeOidc) -> Iterator[Server]:
     """`playground up` with single sign-on through the loopback provider and a role map for its groups."""
-    if not (SPA_DIR / "index.html").is_file():
-        pytest.fail(f"{SPA_DIR} has no built SPA: run `make frontend` (make test does it)")
-    parent = Path(tempfile.mkdtemp(prefix="pp-browser-sso-"))
-    parent.chmod(0o755)  # the embedded PostgreSQL runs unprivileged when we are root
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAYGROUND_")}
-    env.update(
-        PLAYGROUND_MOCK_TTFT_MS=MOCK_TTFT_MS,
-        PLAYGROUND_MOCK_TOKEN_MS=MOCK_TOKEN_MS,
-        PLAYGROUND_LOG_LEVEL="WARNING",
-        PLAYGROUND_SPA_DIR=str(SPA_DIR),
+    role_map = json.dumps({"engineering": {"workspace": "sso-team", "role": "editor"}})
+    with playground_up(
+        "pp-browser-sso-",
         PLAYGROUND_OIDC_ISSUER=provider.base_url,
         PLAYGROUND_OIDC_CLIENT_ID=provider.client_id,
         PLAYGROUND_OIDC_CLIENT_SECRET=provider.client_secret,
         PLAYGROUND_OIDC_NAME=SSO_NAME,
-        PLAYGROUND_OIDC_ROLE_MAP=json.dumps({"engineering": {"workspace": "sso-team", "role": "editor"}}),
-    )
-    log = open(parent / "up.log", "w+b")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "up", "--port", str(port), "--data-dir", str(parent / "data")],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"playground up exited with {proc.returncode}: {log.read().decode()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "playground up did not answer /healthz within 90 s"
-            time.sleep(0.1)
-        yield Server(base, proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
-        shutil.rmtree(parent, ignore_errors=True)
+        PLAYGROUND_OIDC_ROLE_MAP=role_map,
+    ) as up:
+        yield up
 
 
 @pytest.fixture

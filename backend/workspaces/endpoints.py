@@ -200,7 +200,10 @@ async def get_workspace(access: WorkspaceViewer) -> schemas.WorkspaceOut:
 async def update_workspace(
     body: schemas.WorkspacePatch, access: WorkspaceAdmin, actor: CurrentActor, session: DbSession
 ) -> schemas.WorkspaceOut:
-    """Rename a workspace, or require two-factor authentication of its members (admin+)."""
+    """Rename a workspace, or require two-factor authentication or single sign-on of its members (admin+; the
+    sign-in policy only signed in, not with an API key)."""
+    if body.require_2fa is not None or body.require_sso is not None:
+        service.require_signed_in(access, "Changing the sign-in policy")
     if body.name is not None:
         await service.rename_workspace(session, access, body.name)
     if body.require_2fa is not None:
@@ -257,7 +260,8 @@ async def add_member(
     session: DbSession,
     settings: AppSettings,
 ) -> schemas.MemberAdded:
-    """Add a registered user at once, or invite an unknown address (admin+; owner to grant owner)."""
+    """Add a registered user at once, or invite an unknown address (admin+; owner to grant owner; signed in, not
+    with an API key)."""
     base_url = str(request.base_url)
     membership, user, invitation, token = await service.add_member(
         session, settings, access, email=body.email, role=body.role, actor=actor, base_url=base_url
@@ -279,7 +283,8 @@ async def add_member(
 async def change_member_role(
     user_id: uuid.UUID, body: schemas.MemberPatch, access: WorkspaceAdmin, actor: CurrentActor, session: DbSession
 ) -> schemas.MemberOut:
-    """Change a member's role (admin+; owner to grant or take away owner); the last owner stays."""
+    """Change a member's role (admin+; owner to grant or take away owner; signed in, not with an API key); the
+    last owner stays."""
     membership, user = await service.change_role(session, access, user_id, body.role, actor)
     return _member_out(membership, user)
 

@@ -382,6 +382,13 @@ def require_at_least(access: WorkspaceAccess, role: str, what: str) -> None:
         raise RoleTooLow(f"{what} needs the {role} role or higher; you are {access.role}")
 
 
+def require_signed_in(access: WorkspaceAccess, what: str) -> None:
+    """Granting access (members, roles, API keys, the sign-in policy) is a person's act: an API key, which can
+    leak, could otherwise hand out access that outlives its own revocation."""
+    if access.principal.api_key is not None:
+        raise Forbidden(f"{what} needs a signed-in member, not an API key")
+
+
 async def my_workspaces(session: AsyncSession, principal: Principal) -> list[tuple[Workspace, str]]:
     return [(w, m.role) for w, m in await repo.list_visible_workspaces(session, principal)]
 
@@ -467,6 +474,7 @@ async def add_member(
 ) -> tuple[Membership | None, User | None, Invitation | None, str | None]:
     """Adds a registered user at once; otherwise makes a one-time invitation and returns its token."""
     require_at_least(access, "admin", "Adding members")
+    require_signed_in(access, "Adding members")
     _check_may_grant(access, role)
     email = email.lower()
     ws_id = access.workspace.id
@@ -535,6 +543,7 @@ async def change_role(
     session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, role: str, actor: Actor
 ) -> tuple[Membership, User]:
     require_at_least(access, "admin", "Changing roles")
+    require_signed_in(access, "Changing roles")
     owners = await repo.lock_owners(session, access.workspace.id)
     found = await repo.get_member(session, access.workspace.id, user_id, for_update=True)
     if found is None:
@@ -590,9 +599,7 @@ async def create_api_key(
     session: AsyncSession, access: WorkspaceAccess, name: str, actor: Actor
 ) -> tuple[ApiKey, str]:
     require_at_least(access, "editor", "Creating API keys")
-    if access.principal.api_key is not None:
-        # Else a leaked key could mint keys that outlive its revocation.
-        raise Forbidden("An API key cannot create API keys; sign in to make one")
+    require_signed_in(access, "Creating API keys")
     public_id = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789") for _ in range(12))
     secret = secrets.token_urlsafe(32)
     api_key = ApiKey(

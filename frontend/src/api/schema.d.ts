@@ -526,7 +526,8 @@ export interface paths {
         head?: never;
         /**
          * Update Workspace
-         * @description Rename a workspace, or require two-factor authentication of its members (admin+).
+         * @description Rename a workspace, or require two-factor authentication or single sign-on of its members (admin+; the
+         *     sign-in policy only signed in, not with an API key).
          */
         patch: operations["update_workspace_api_v1_workspaces__ws__patch"];
         trace?: never;
@@ -1043,7 +1044,8 @@ export interface paths {
         put?: never;
         /**
          * Add Member
-         * @description Add a registered user at once, or invite an unknown address (admin+; owner to grant owner).
+         * @description Add a registered user at once, or invite an unknown address (admin+; owner to grant owner; signed in, not
+         *     with an API key).
          */
         post: operations["add_member_api_v1_workspaces__ws__members_post"];
         delete?: never;
@@ -1071,7 +1073,8 @@ export interface paths {
         head?: never;
         /**
          * Change Member Role
-         * @description Change a member's role (admin+; owner to grant or take away owner); the last owner stays.
+         * @description Change a member's role (admin+; owner to grant or take away owner; signed in, not with an API key); the
+         *     last owner stays.
          */
         patch: operations["change_member_role_api_v1_workspaces__ws__members__user_id__patch"];
         trace?: never;
@@ -4840,6 +4843,15 @@ export interface operations {
             };
             /** @description Malformed request */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Wrong email or password, or the second factor is missing or wrong */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

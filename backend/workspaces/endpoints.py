@@ -219,7 +219,8 @@ async def update_workspace(
 async def delete_workspace(
     access: WorkspaceOwner, actor: CurrentActor, session: DbSession, keyring: AppKeyring
 ) -> schemas.WorkspaceDeleted:
-    """Delete a workspace (owner only): its key is destroyed at once; its rows go in the background."""
+    """Delete a workspace (owner only, signed in: not with an API key): its key is destroyed at once; its rows go
+    in the background."""
     await service.delete_workspace(session, keyring, access, actor)
     return schemas.WorkspaceDeleted(id=access.workspace.id, status="deleting")
 

@@ -429,6 +429,7 @@ async def rename_workspace(session: AsyncSession, access: WorkspaceAccess, name:
 
 async def delete_workspace(session: AsyncSession, keyring: Keyring, access: WorkspaceAccess, actor: Actor) -> None:
     """Shreds the workspace's keys and hides it at once; its rows are removed in the background."""
+    require_signed_in(access, "Deleting the workspace")  # irreversible: like deleting an account, not for keys
     await keyring.shred(session, access.workspace.id)
     workspace_id = access.workspace.id
 

@@ -519,7 +519,8 @@ export interface paths {
         post?: never;
         /**
          * Delete Workspace
-         * @description Delete a workspace (owner only): its key is destroyed at once; its rows go in the background.
+         * @description Delete a workspace (owner only, signed in: not with an API key): its key is destroyed at once; its rows go
+         *     in the background.
          */
         delete: operations["delete_workspace_api_v1_workspaces__ws__delete"];
         options?: never;

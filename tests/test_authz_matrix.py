@@ -391,6 +391,8 @@ class Call:
     path: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     client: AsyncClient | None = None  # None: the role's own client
+    # A path the owner reads afterwards: 404 once the call succeeded (it really deleted), 200 when it was refused.
+    probe: str | None = None
 
 
 def _fill(w: World, template: str, **values: Any) -> str:
@@ -521,7 +523,7 @@ async def _like_w(w: World, name: str, role: str) -> tuple[str, AsyncClient | No
 @builds("DELETE", W)
 async def _(w, method, path, role):
     ws, client = await _like_w(w, "Doomed", role)
-    return Call(f"/workspaces/{ws}", client=client)
+    return Call(f"/workspaces/{ws}", client=client, probe=f"/workspaces/{ws}")
 
 
 @builds("POST", W + "/exports")
@@ -602,7 +604,8 @@ async def _(w, method, path, role):
     prompt = await _ok(
         await w.owner.post(f"/workspaces/{w.ws}/prompts", json={"name": f"doomed-{uuid.uuid4().hex[:8]}"})
     )
-    return Call(f"/workspaces/{w.ws}/prompts/{prompt['id']}")
+    url = f"/workspaces/{w.ws}/prompts/{prompt['id']}"
+    return Call(url, probe=url)
 
 
 @builds("DELETE", V + "/comments/{comment_id}")
@@ -616,7 +619,7 @@ async def _(w, method, path, role):
 async def _(w, method, path, role):
     run_id = await _fresh_run(w)
     await _ok(await w.owner.post(f"/workspaces/{w.ws}/runs/{run_id}/cancel"), 202)  # finished: cancelled
-    return Call(f"/workspaces/{w.ws}/runs/{run_id}")
+    return Call(f"/workspaces/{w.ws}/runs/{run_id}", probe=f"/workspaces/{w.ws}/runs/{run_id}")
 
 
 @builds("POST", W + "/runs/{run_id}/cancel")
@@ -631,7 +634,8 @@ async def _(w, method, path, role):
             f"/workspaces/{w.ws}/datasets", json={"name": f"doomed-{uuid.uuid4().hex[:8]}", "rows": [{"w": "x"}]}
         )
     )
-    return Call(f"/workspaces/{w.ws}/datasets/{dataset['id']}")
+    url = f"/workspaces/{w.ws}/datasets/{dataset['id']}"
+    return Call(url, probe=url)
 
 
 async def _fresh_cancelled_comparison(w: World) -> dict[str, Any]:
@@ -789,6 +793,9 @@ async def test_route_answers_each_caller_as_written(world, method, path, role):
     )
     if response.status_code >= 400:
         assert response.headers["content-type"].startswith(PROBLEM), response.headers["content-type"]
+    if call.probe is not None:
+        after = await world.owner.get(call.probe)
+        assert after.status_code == (404 if response.is_success else 200), f"{call.probe}: {after.text[:300]}"
 
 
 @pytest.mark.parametrize("policy", ["require_2fa", "require_sso"])

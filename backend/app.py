@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from backend.comparisons.endpoints import router as comparisons_router
 from backend.core.database import create_engine, create_sessionmaker, ping
 from backend.core.errors import install_problem_handlers, problem_response
-from backend.core.middleware import BodySizeLimit
+from backend.core.middleware import BodySizeLimit, RefuseNul
 from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
 from backend.crypto.master import LocalKeyProvider
@@ -147,6 +147,7 @@ def create_app(
 
     install_problem_handlers(app, authenticate=authenticate_before_body, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestContext)  # outermost: every line of a request carries its id
 
     routers = (auth_router, me_router, workspaces_router, prompts_router, runs_router, usage_router, models_router)

@@ -1,4 +1,5 @@
-"""ASGI middleware: a hard cap on request bodies (413 as problem+json), enforced before the app reads."""
+"""ASGI middleware: a hard cap on request bodies (413 as problem+json), enforced before the app reads; and
+no NUL in the path or query string (400), which PostgreSQL could not compare with any text."""
 
 from __future__ import annotations
 
@@ -55,3 +56,27 @@ class BodySizeLimit:
             limit_bytes=self.max_bytes,
         )
         await response(scope, receive, send)
+
+
+class RefuseNul:
+    """A NUL in the path or the query string is a 400 before any route sees it: no stored name, id or label
+    can hold one, and a path or query parameter reaching a query with it fails in PostgreSQL."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string") or b""
+            if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+                where = "query string" if "\x00" not in scope.get("path", "") else "path"
+                response = problem_response(
+                    400,
+                    "Bad Request",
+                    f"The request's {where} contains a NUL character (%00)",
+                    "bad-request",
+                    instance=scope.get("path", "").replace("\x00", "%00"),
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

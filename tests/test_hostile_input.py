@@ -418,3 +418,70 @@ async def test_peer_that_is_not_an_ip_address_can_sign_up_and_log_in(app):
         account = await signup(peer)
         response = await peer.post("/auth/login", json={"email": account.email, "password": PASSWORD})
         assert response.status_code == 200, response.text
+
+
+async def test_nul_and_garbage_in_paths_and_query_strings_are_4xx(owner):
+    ws = f"/workspaces/{owner.ws}"
+    prompt = await new_prompt(owner, name="paths")
+    await new_version(owner, prompt["id"])
+    for path in [
+        f"{ws}/prompts/by-name/a%00b",
+        f"{ws}/prompts/by-name/%ff%fe",
+        f"{ws}/prompts/by-name/paths?label=%00",
+        f"{ws}/runs?cursor=%00",
+        f"{ws}/runs?status=%00",
+        f"{ws}/runs?prompt_id=%00",
+        f"{ws}/usage?group_by=%00",
+        f"{ws}/usage?from=%00",
+        f"{ws}/safety/flags?kind=%00",
+        f"{ws}/audit-log?cursor=%00",
+        f"{ws}/prompts/{prompt['id']}/labels/%00",
+        f"{ws}/prompts/%00",
+    ]:
+        response = await owner.client.get(path)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+        assert response.headers["content-type"].startswith(PROBLEM), path
+        if "%00" in path:
+            assert "NUL" in assert_problem(response, 400)["detail"], path
+    label = await owner.client.put(f"{ws}/prompts/{prompt['id']}/labels/a%00b", json={"version": 1})
+    assert "NUL" in assert_problem(label, 400)["detail"]
+    for method, path, body in [
+        ("PUT", f"{ws}/providers/a%00b", {"api_key": "sk-test-1234567890"}),
+        ("DELETE", f"{ws}/providers/a%00b", None),
+        ("PUT", f"{ws}/price-overrides/mock/a%00b", {"input_per_mtok": "1", "output_per_mtok": "2"}),
+        ("PUT", f"{ws}/price-overrides/a%00b/mock-1", {"input_per_mtok": "1", "output_per_mtok": "2"}),
+        ("PUT", f"{ws}/providers/mock", {"api_key": "sk-\x00"}),
+        ("POST", f"{ws}/members", {"email": "a\x00b@example.com", "role": "viewer"}),
+        ("POST", f"{ws}/api-keys", {"name": "k\x00"}),
+        ("PATCH", f"{ws}", {"name": "w\x00"}),
+        ("PATCH", "/me", {"name": "me\x00"}),
+    ]:
+        response = await owner.client.request(method, path, json=body)
+        assert 400 <= response.status_code < 500, (method, path, response.status_code, response.text)
+        assert response.headers["content-type"].startswith(PROBLEM), path
+
+
+async def test_csv_import_with_nul_or_bad_encoding_is_refused_whole(owner, db_engine):
+    ws = f"/workspaces/{owner.ws}"
+    before = await counts(db_engine, "dataset", "dataset_row")
+    for raw in [b"text\nfine\nbad\x00cell\n", b"text\n\xff\xfe\xfa\n", b"te\x00xt\nvalue\n"]:
+        response = await owner.client.post(f"{ws}/datasets/import", files={"file": ("d.csv", raw, "text/csv")})
+        body = assert_problem(response, 422)
+        assert body["detail"]
+    assert await counts(db_engine, "dataset", "dataset_row") == before
+    good = await owner.client.post(
+        f"{ws}/datasets/import", files={"file": ("d.csv", b'text\n"<img src=x>, \'; --"\n', "text/csv")}
+    )
+    assert good.status_code == 201, good.text
+    rows = await owner.client.get(f"{ws}/datasets/{good.json()['id']}")
+    assert rows.json()["rows"] == [{"text": "<img src=x>, '; --"}]
+
+
+async def test_comment_edit_with_nul_is_422_and_keeps_the_old_body(owner):
+    prompt = await new_prompt(owner, name="c")
+    await new_version(owner, prompt["id"])
+    base = f"/workspaces/{owner.ws}/prompts/{prompt['id']}/versions/1/comments"
+    comment = (await owner.client.post(base, json={"body": "before"})).json()
+    response = await owner.client.patch(f"{base}/{comment['id']}", json={"body": "after\x00"})
+    named(assert_problem(response, 422), "body")
+    assert [c["body"] for c in (await owner.client.get(base)).json()] == ["before"]

@@ -25,7 +25,10 @@ from tests.test_runs import (  # noqa: F401 - fixtures
 
 
 async def test_a_run_cancelled_while_its_dead_worker_held_it_ends_cancelled_not_queued_for_ever(
-    client, app, ws, db_engine  # noqa: F811 - the fixture imported above
+    client,
+    app,
+    ws,  # noqa: F811 - the fixture imported above
+    db_engine,
 ):
     """Found by the chaos run: cancel asked for while running, then the worker is killed before its first token.
     The reconciler used to requeue it (nothing streamed), but a claim skips a run whose cancel was asked for,

@@ -485,3 +485,36 @@ async def test_comment_edit_with_nul_is_422_and_keeps_the_old_body(owner):
     response = await owner.client.patch(f"{base}/{comment['id']}", json={"body": "after\x00"})
     named(assert_problem(response, 422), "body")
     assert [c["body"] for c in (await owner.client.get(base)).json()] == ["before"]
+
+
+async def test_lone_surrogates_from_json_escapes_are_422_naming_the_field(owner, db_engine):
+    """JSON may spell "\\ud800" (half a surrogate pair); no UTF-8 text can hold it."""
+    ws = f"/workspaces/{owner.ws}"
+    prompt = await new_prompt(owner, name="s")
+    await new_version(owner, prompt["id"])
+    tables = ("prompt", "prompt_version", "run", "version_comment", "dataset", "workspace")
+    before = await counts(db_engine, *tables)
+    config = '"model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 5}'
+
+    def run(variables: str) -> str:
+        return '{"prompt_id": "' + prompt["id"] + '", "variables": ' + variables + "}"
+
+    for path, raw, field in [
+        (f"{ws}/prompts", '{"name": "a\\ud800b"}', "name"),
+        (f"{ws}/prompts", '{"name": "ok", "description": "\\udfff"}', "description"),
+        (
+            f"{ws}/prompts/{prompt['id']}/versions",
+            '{"system": "\\ud800", "messages": [{"role": "user", "content": "x"}], ' + config + "}",
+            "system",
+        ),
+        (f"{ws}/prompts/{prompt['id']}/versions/1/comments", '{"body": "\\ud83d"}', "body"),
+        (f"{ws}/runs", run('{"persona": "\\ud800", "text": "t"}'), "persona"),
+        (f"{ws}/runs", run('{"persona": "p", "text": {"deep": ["\\ud800"]}}'), "text"),
+        (f"{ws}/runs/estimate", run('{"\\ud800": "v"}'), "variables"),
+        (f"{ws}/datasets", '{"name": "d", "rows": [{"text": "\\ud800"}]}', "rows"),
+        ("/workspaces", '{"name": "\\ud800"}', "name"),
+    ]:
+        response = await owner.client.post(path, content=raw, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (path, field, response.status_code, response.text[:300])
+        named(assert_problem(response, 422), field)
+    assert await counts(db_engine, *tables) == before

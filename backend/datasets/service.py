@@ -59,6 +59,14 @@ class Case:
     expected: str | None
 
 
+def _utf8_size(value: str, loc: list[str | int]) -> int:
+    """UTF-8 bytes of a value; a lone surrogate (JSON's "\\ud800" can make one) has none: 422 naming it."""
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError:
+        raise Invalid(loc, "must be valid Unicode text (no lone surrogates)") from None
+
+
 def _check_cases(cases: list[Case], where: list[str | int]) -> tuple[list[str], int]:
     """Names, values and sizes of test cases; returns (variable names in order, UTF-8 bytes)."""
     if len(cases) > MAX_ROWS:
@@ -74,11 +82,11 @@ def _check_cases(cases: list[Case], where: list[str | int]) -> tuple[list[str], 
             if "\x00" in value:
                 raise Invalid([*where, index, name], "must not contain NUL characters")
             names.setdefault(name, None)
-            size += len(value.encode())
+            size += _utf8_size(value, [*where, index, name])
         if case.expected is not None:
             if len(case.expected) > MAX_VALUE_CHARS:
                 raise Invalid(["body", "expected", index], f"expected output exceeds {MAX_VALUE_CHARS} characters")
-            size += len(case.expected.encode())
+            size += _utf8_size(case.expected, ["body", "expected", index])
     if len(names) > MAX_VARIABLES:
         raise Invalid([*where], f"at most {MAX_VARIABLES} distinct variables per dataset")
     if size > MAX_DATASET_BYTES:

@@ -26,6 +26,26 @@ class Overrides(Content):
     _no_nul = field_validator("*", mode="after")(refuse_nul)
 
 
+def _storable(value: Any) -> bool:
+    """No NUL and no lone surrogate in any string of a JSON value (iteratively: values may be deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,12 +58,14 @@ class RunIn(BaseModel):
     @field_validator("variables")
     @classmethod
     def _without_nul(cls, variables: dict[str, Any]) -> dict[str, Any]:
-        # PostgreSQL text (flag excerpts, datasets made from runs) cannot hold NUL: refuse it, naming the variable.
+        # PostgreSQL text (flag excerpts, datasets made from runs) cannot hold NUL, and UTF-8 (what is
+        # sealed and sent) cannot hold a lone surrogate, which JSON's \ud800 escapes can produce: refuse
+        # both, naming the variable, in its name or anywhere inside its value.
         for name, value in variables.items():
-            if "\x00" in name:
-                raise ValueError("variable names must not contain NUL characters")
-            if isinstance(value, str) and "\x00" in value:
-                raise ValueError(f"variable {name!r} must not contain NUL characters")
+            if not _storable(name):
+                raise ValueError("variable names must not contain NUL characters or lone surrogates")
+            if not _storable(value):
+                raise ValueError(f"variable {name!r} must not contain NUL characters or lone surrogates")
         return variables
 
     @model_validator(mode="after")

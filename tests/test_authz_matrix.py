@@ -810,3 +810,42 @@ async def test_the_sign_in_policy_is_changed_by_a_person_not_a_key(world, policy
         response = await owner.patch(url, json={policy: False})
     assert response.status_code == 200, response.text
     assert response.json()[policy] is False
+
+
+# A workspace that requires two-factor authentication: a member without it is turned away (403
+# two-factor-required) by every route of the workspace, before its role or the object is looked at.
+
+WORKSPACE_ROUTES = [route for route in ROUTES if "{ws}" in route[1]]
+
+
+@pytest.fixture(scope="module")
+async def strict_workspace(world) -> str:
+    guard = await signup(_client(world.app))
+    setup = await _ok(await guard.client.post("/me/2fa/totp/setup"))
+    await _ok(await guard.client.post("/me/2fa/totp/enable", json={"code": pyotp.TOTP(setup["secret"]).now()}))
+    ws = await create_workspace(guard, "Strict")
+    await add_member(guard, ws, world.accounts["admin"], "admin")  # W's admin, who has no second factor
+    await _ok(await guard.client.patch(f"/workspaces/{ws}", json={"require_2fa": True}))
+    return ws
+
+
+def _any_ids(path: str, ws: str) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "ws":
+            return ws
+        if name in ("number", "a", "b"):
+            return "1"
+        return {"provider": "anthropic", "label": "production", "name": "x", "model": "mock-1"}.get(
+            name, str(uuid.uuid4())
+        )
+
+    return re.sub(r"\{([^}]+)\}", value, path)
+
+
+@pytest.mark.parametrize(("method", "path"), WORKSPACE_ROUTES)
+async def test_a_member_without_2fa_is_turned_away_where_it_is_required(world, strict_workspace, method, path):
+    async with world.client("admin") as admin:
+        response = await admin.request(method, _any_ids(path, strict_workspace), json={})
+    assert response.status_code == 403, f"{method} {path}: {response.status_code} {response.text[:300]}"
+    assert response.json()["type"].endswith("/two-factor-required"), response.text

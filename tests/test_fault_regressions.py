@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from backend.runs import repository as repo
+from backend.runs.worker import InFlight
 from tests.runs_helpers import RunningWorker
 from tests.test_runs import (  # noqa: F401 - fixtures
     delta_text,
@@ -57,3 +58,27 @@ async def test_a_run_cancelled_while_its_dead_worker_held_it_ends_cancelled_not_
     async with RunningWorker(app):
         await asyncio.sleep(0.3)
     assert (await get_run(client, ws, run_id))["status"] == "cancelled"
+
+
+async def test_worker_lost_after_redis_lost_the_streams_beginning_keeps_what_readers_saw(client, app, ws):  # noqa: F811
+    """Found by the chaos run (seed 7, 400 runs): Redis restarted empty while a run streamed, then its worker lost
+    the lease. The live stream held only the deltas sent after the restart, which the reconciler ignored (it
+    only followed deltas from offset 0), so it stored the last saved copy: 190 characters, where a reader had
+    been sent 316. The deltas that continue the saved copy are now added to it."""
+    pid = await new_prompt(client, ws, "{{words}}")
+    run_id = await start(client, ws, pid, {"words": "alpha beta gamma delta"})
+    async with app.state.sessionmaker() as session, session.begin():
+        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
+    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
+    flight = InFlight(run=claimed, output=["alpha ", "beta "])
+    await dead._persist(flight)  # saved: "alpha beta "; what Redis had of it is gone (restarted empty)
+    await dead._emit(flight, "run.delta", {"text": "beta gamma ", "offset": 17})  # overlaps the saved copy
+    await dead._emit(flight, "run.delta", {"text": "delta ", "offset": 23})  # streamed, never saved
+    await asyncio.sleep(0.1)
+
+    assert (await reconciler(app).reconcile_once())["failed"] == 1
+    run = await get_run(client, ws, run_id)
+    assert run["status"] == "failed" and run["error"]["kind"] == "worker_lost"
+    assert run["output"] == "alpha beta gamma delta "
+    events = await events_of(client, ws, run_id)
+    assert delta_text(events) == run["output"] and events[-1]["event"] == "run.failed"

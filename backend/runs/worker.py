@@ -663,7 +663,7 @@ class Worker:
         cancelled = run.cancel_requested_at is not None
         async with self.sessionmaker() as session:
             persisted = await self.keyring.open_text(session, run, "output") if run.output is not None else ""
-            streamed, last_seq = await self._streamed_text(session, run)
+            streamed, last_seq = await self._streamed_text(session, run, persisted)
             snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
         output = streamed if len(streamed) > len(persisted) and streamed.startswith(persisted) else persisted
         input_tokens = run.input_tokens if run.input_tokens is not None else _estimate_input(snapshot)
@@ -708,9 +708,12 @@ class Worker:
             await self._emit_locked(flight, terminal, payload, seq=flight.seq + 1)
         await self._close_events(run)
 
-    async def _streamed_text(self, session: AsyncSession, run: Run) -> tuple[str, int]:
-        """The output as the live stream carried it (it may be ahead of the last persisted copy)."""
-        text, last_seq = "", 0
+    async def _streamed_text(self, session: AsyncSession, run: Run, persisted: str = "") -> tuple[str, int]:
+        """The output as the live stream carried it (it may be ahead of the last persisted copy).
+
+        Starts from the persisted copy and adds each delta that continues it: after Redis lost the stream's
+        beginning (restarted empty), its later deltas still extend what was saved, and readers saw them."""
+        text, last_seq = persisted, 0
         try:
             stored = await self.backends.events.read(str(run.id), 0)
         except Exception:
@@ -719,9 +722,10 @@ class Worker:
             event = await open_event(session, self.keyring, run.workspace_id, run.id, item)
             last_seq = max(last_seq, event.seq)
             if event.name == "run.delta":
-                start = event.data["offset"] - len(event.data["text"])
-                if start == len(text):
-                    text += event.data["text"]
+                end = event.data["offset"]
+                start = end - len(event.data["text"])
+                if start <= len(text) < end:
+                    text += event.data["text"][len(text) - start :]
         return text, last_seq
 
 

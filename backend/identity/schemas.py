@@ -121,11 +121,12 @@ class InstanceSettingsIn(Body):
 class DefaultLimits(Body):
     """Limits every new workspace starts with (it can change them later); unset ones keep the defaults."""
 
-    monthly_budget_micros: int | None = Field(default=None, ge=0)
-    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
-    max_queued_runs: int | None = Field(default=None, ge=1, le=1_000_000)
-    runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
-    member_runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    # strict: `false` is not a budget of 0 nor `true` a limit of 1 (pydantic's lax mode would take them).
+    monthly_budget_micros: int | None = Field(default=None, strict=True, ge=0)
+    max_concurrent_runs: int | None = Field(default=None, strict=True, ge=1, le=10_000)
+    max_queued_runs: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
+    runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
+    member_runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
 
 
 class SsoInfo(BaseModel):

@@ -44,7 +44,7 @@ async def my_sessions(
     return [schemas.SessionOut.model_validate(s) for s in await service.my_sessions(session, settings, principal)]
 
 
-@me_router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@me_router.delete("/sessions/{session_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def revoke_session(session_id: uuid.UUID, principal: CurrentPrincipal, session: DbSession) -> Response:
     """Sign one of my sessions out (this one too, if it is the one named)."""
     await service.revoke_session(session, principal, session_id)

@@ -518,3 +518,26 @@ async def test_lone_surrogates_from_json_escapes_are_422_naming_the_field(owner,
         assert response.status_code == 422, (path, field, response.status_code, response.text[:300])
         named(assert_problem(response, 422), field)
     assert await counts(db_engine, *tables) == before
+
+
+# --- Found by schemathesis (regressions) -------------------------------------------------------------------
+
+
+async def test_booleans_are_not_numbers_in_instance_default_limits(owner):
+    """The first account is the instance admin. `false` is no budget of 0, `true` no limit of 1."""
+    for field, value in [("monthly_budget_micros", False), ("max_concurrent_runs", True), ("runs_per_minute", "5")]:
+        response = await owner.client.put("/admin/settings", json={"default_limits": {field: value}})
+        named(assert_problem(response, 422), field)
+    response = await owner.client.put("/admin/settings", json={"default_limits": {"max_concurrent_runs": 3}})
+    assert response.status_code == 200, response.text
+    assert response.json()["default_limits"]["max_concurrent_runs"] == 3
+
+
+async def test_an_undeclared_method_on_a_fixed_path_is_405_not_a_parameter(owner):
+    """DELETE /me/sessions/revoke-others is no session id: the path only takes POST."""
+    response = await owner.client.delete("/me/sessions/revoke-others")
+    body = assert_problem(response, 405)
+    assert "POST" in response.headers.get("allow", ""), response.headers
+    assert body["detail"]
+    sessions = (await owner.client.get("/me/sessions")).json()
+    assert len(sessions) == 1  # nothing was revoked

@@ -82,3 +82,36 @@ async def test_worker_lost_after_redis_lost_the_streams_beginning_keeps_what_rea
     assert run["output"] == "alpha beta gamma delta "
     events = await events_of(client, ws, run_id)
     assert delta_text(events) == run["output"] and events[-1]["event"] == "run.failed"
+
+
+async def test_settling_a_run_and_cancelling_it_take_their_locks_in_one_order(client, app, ws, db_engine):  # noqa: F811
+    """Found by the soak (35 runs failed as worker_lost with no worker lost; POST /runs, cancels and comparisons
+    answered 500 "deadlock detected"): a cancel takes the workspace's dispatch lock, then updates the run's row;
+    a worker ending the run updated its row, then took the dispatch lock. Here the other transaction holds the
+    dispatch lock and then updates the row, as cancel_run does, while the reconciler ends the run: the row must
+    be free (the run's end waits for the dispatch lock before touching its row) instead of a deadlock."""
+    pid = await new_prompt(client, ws, "{{words}}")
+    run_id = await start(client, ws, pid, {"words": "alpha beta gamma"})
+    async with app.state.sessionmaker() as session, session.begin():
+        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
+    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
+    await dead._persist(InFlight(run=claimed, output=["alpha "]))
+    await asyncio.sleep(0.1)  # its lease expires
+
+    async with db_engine.connect() as other:
+        await other.begin()
+        await other.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": f"dispatch/{ws}"}
+        )
+        ending = asyncio.create_task(reconciler(app).reconcile_once())
+        await asyncio.sleep(0.5)  # the reconciler is now waiting for the dispatch lock
+        await other.execute(text("SET LOCAL lock_timeout = '5s'"))
+        await other.execute(text("UPDATE run SET cancel_requested_at = now() WHERE id = :id"), {"id": run_id})
+        assert not ending.done()
+        await other.rollback()
+    assert (await asyncio.wait_for(ending, 10))["failed"] == 1
+    run = await get_run(client, ws, run_id)
+    assert run["status"] == "failed" and run["error"]["kind"] == "worker_lost" and run["output"] == "alpha "
+    async with db_engine.connect() as conn:
+        reserved = (await conn.execute(text("SELECT sum(reserved_micros) FROM budget_month"))).scalar_one()
+    assert reserved == 0

@@ -350,7 +350,8 @@ class Worker:
         its workspace into the queue now that a slot is free."""
         if done is None:
             return []
-        # Lock order everywhere: the workspace's dispatch lock, then its budget row (as at acceptance).
+        # Lock order everywhere: the workspace's dispatch lock, then the run's row and its budget row (as at
+        # acceptance and cancel). The callers took it before finishing the run; taking it again is a no-op.
         await repo.lock_dispatch(session, done.workspace_id)
         await usage.settle(session, done)
         return await admit(session, done.workspace_id)
@@ -595,6 +596,8 @@ class Worker:
                     values["extras"] = run.extras
                 flags = await safety.add_flags(session, self.keyring, run, "output", flight.output_flags)
                 values["flags"] = [*(run.flags or []), *flags]
+                # The dispatch lock before the run's row, as a cancel takes them: the other order deadlocked.
+                await repo.lock_dispatch(session, run.workspace_id)
                 done = await repo.finish(session, run.id, self.worker_id, values)
                 view = await run_view(session, self.keyring, done) if done is not None else None
                 return done, view, await self._settle_money(session, done)
@@ -689,6 +692,7 @@ class Worker:
             }
             if cancelled:
                 values["stop_reason"] = "cancelled"
+            await repo.lock_dispatch(session, run.workspace_id)  # before the run's row, as everywhere
             done = await repo.finish(session, run.id, None, values)
             view = await run_view(session, self.keyring, done) if done is not None else None
             admitted = await self._settle_money(session, done)

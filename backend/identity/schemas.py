@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
@@ -114,7 +114,8 @@ class InstanceSettingsOut(BaseModel):
 
 class InstanceSettingsIn(Body):
     signup: Literal["open", "invite", "closed"] | None = None
-    allowed_domains: list[str] | None = Field(default=None, max_length=100)
+    # The pattern is what update_instance_settings checks (a dot, no space), told to the OpenAPI document too.
+    allowed_domains: list[Annotated[str, Field(pattern=r"^[^ ]*\.[^ ]*$")]] | None = Field(default=None, max_length=100)
     default_limits: DefaultLimits | None = None
 
 

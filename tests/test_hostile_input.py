@@ -541,3 +541,42 @@ async def test_an_undeclared_method_on_a_fixed_path_is_405_not_a_parameter(owner
     assert body["detail"]
     sessions = (await owner.client.get("/me/sessions")).json()
     assert len(sessions) == 1  # nothing was revoked
+
+
+async def test_booleans_and_strings_are_not_numbers_or_booleans_in_bodies(owner):
+    """Lax coercion changed meaning: `"runs_days": true` was a retention of one day, `"archived": "yes"`
+    archived, `"max_tokens": "12"` was 12. Each is now a 422 naming the field."""
+    ws = f"/workspaces/{owner.ws}"
+    prompt = await new_prompt(owner, name="strict")
+    await new_version(owner, prompt["id"])
+    pid = prompt["id"]
+    config = VERSION["model_config"]
+    probes = [
+        ("PUT", f"{ws}/retention", {"runs_days": True}, "runs_days"),
+        ("PUT", f"{ws}/limits", {"max_concurrent_runs": True}, "max_concurrent_runs"),
+        ("PUT", f"{ws}/limits", {"runs_per_minute": "60"}, "runs_per_minute"),
+        ("PUT", f"{ws}/prompts/{pid}/labels/prod", {"version": True}, "version"),
+        ("PATCH", f"{ws}/prompts/{pid}", {"archived": "yes"}, "archived"),
+        ("PATCH", f"{ws}/prompts/{pid}", {"archived": 1}, "archived"),
+        (
+            "POST",
+            f"{ws}/prompts/{pid}/versions",
+            {**VERSION, "model_config": {**config, "max_tokens": "12"}},
+            "max_tokens",
+        ),
+        (
+            "POST",
+            f"{ws}/prompts/{pid}/versions",
+            {**VERSION, "model_config": {**config, "max_tokens": True}},
+            "max_tokens",
+        ),
+        ("POST", f"{ws}/runs/estimate", {"prompt_id": pid, "version": True, "variables": {}}, "version"),
+        ("POST", f"{ws}/runs/estimate", {"prompt_id": pid, "overrides": {"max_tokens": True}}, "max_tokens"),
+    ]
+    for method, path, body, field in probes:
+        response = await owner.client.request(method, path, json=body)
+        assert response.status_code == 422, (method, path, body, response.status_code, response.text[:200])
+        named(assert_problem(response, 422), field)
+    retention = await owner.client.get(f"{ws}/retention")
+    assert retention.json()["runs_days"] is None  # nothing was set
+    assert (await owner.client.get(f"{ws}/prompts/{pid}")).json()["archived"] is False

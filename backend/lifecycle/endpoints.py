@@ -23,7 +23,7 @@ class RetentionOut(BaseModel):
 
 
 class RetentionIn(Body):
-    runs_days: int | None = Field(ge=1, le=36_500)
+    runs_days: int | None = Field(strict=True, ge=1, le=36_500)
 
 
 @router.get("/retention", response_model=RetentionOut)

@@ -148,13 +148,16 @@ class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive inta
     """Stored in clear (it is metadata), so NUL is refused here."""
     provider: str = Field(min_length=1, max_length=32)
     model: str = Field(min_length=1, max_length=200)
-    max_tokens: int = Field(ge=1)
+    max_tokens: int = Field(strict=True, ge=1)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=1)
+    top_k: int | None = Field(default=None, strict=True, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
     thinking_budget: int | None = Field(
-        default=None, ge=1024, description="Extended thinking: tokens the model may think with (less than max_tokens)."
+        default=None,
+        strict=True,
+        ge=1024,
+        description="Extended thinking: tokens the model may think with (less than max_tokens).",
     )
 
     _no_nul = field_validator("*", mode="after")(refuse_nul)
@@ -236,7 +239,7 @@ class PromptIn(Body):
 class PromptPatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    archived: bool | None = None
+    archived: bool | None = Field(default=None, strict=True)
 
     _nfc = field_validator("name", mode="after")(nfc_name)
 
@@ -277,7 +280,7 @@ class VersionOut(VersionSummary):
 
 
 class LabelIn(Body):
-    version: int = Field(ge=1)
+    version: int = Field(strict=True, ge=1)
 
 
 class LabelMoveOut(BaseModel):
@@ -301,7 +304,7 @@ class CommentIn(Content):
 
 class CommentPatch(Content):
     body: str | None = Field(default=None, min_length=1, max_length=20_000)
-    resolved: bool | None = None
+    resolved: bool | None = Field(default=None, strict=True)
 
 
 class CommentOut(BaseModel):

@@ -17,10 +17,10 @@ class Overrides(Content):
 
     model: str | None = Field(default=None, min_length=1, max_length=200)
     provider: str | None = Field(default=None, min_length=1, max_length=32)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, strict=True, ge=1)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=1)
+    top_k: int | None = Field(default=None, strict=True, ge=1)
     stop_sequences: list[str] | None = Field(default=None, max_length=16)
 
     _no_nul = field_validator("*", mode="after")(refuse_nul)
@@ -50,7 +50,9 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt_id: uuid.UUID
-    version: int | None = Field(default=None, ge=1, description="A version number; the latest when omitted")
+    version: int | None = Field(
+        default=None, strict=True, ge=1, description="A version number; the latest when omitted"
+    )
     draft: VersionContent | None = Field(default=None, description="Unsaved content: saved (or reused) and pinned")
     variables: dict[str, Any] = Field(default_factory=dict, max_length=100)
     overrides: Overrides = Field(default_factory=Overrides)

@@ -35,10 +35,10 @@ class LimitsIn(Body):
     """Any subset; `monthly_budget_usd: null` removes the budget."""
 
     monthly_budget_usd: str | None = Field(default=None, description="Decimal string, or null for no budget")
-    max_concurrent_runs: int | None = Field(default=None, ge=1, le=10_000)
-    max_queued_runs: int | None = Field(default=None, ge=0, le=1_000_000)
-    runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
-    member_runs_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_concurrent_runs: int | None = Field(default=None, strict=True, ge=1, le=10_000)
+    max_queued_runs: int | None = Field(default=None, strict=True, ge=0, le=1_000_000)
+    runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
+    member_runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
 
     @field_validator("monthly_budget_usd", mode="before")
     @classmethod

@@ -580,3 +580,26 @@ async def test_booleans_and_strings_are_not_numbers_or_booleans_in_bodies(owner)
     retention = await owner.client.get(f"{ws}/retention")
     assert retention.json()["runs_days"] is None  # nothing was set
     assert (await owner.client.get(f"{ws}/prompts/{pid}")).json()["archived"] is False
+
+
+async def test_version_numbers_beyond_postgresql_integers_are_422(owner):
+    """Found by schemathesis: `?version=2147483648` overflowed the driver's int32 and was a 500."""
+    prompt = await new_prompt(owner, name="big")
+    await new_version(owner, prompt["id"])
+    ws, pid, huge = f"/workspaces/{owner.ws}", prompt["id"], 2**31
+    for path in [
+        f"{ws}/prompts/by-name/big?version={huge}",
+        f"{ws}/prompts/{pid}/versions/{huge}",
+        f"{ws}/prompts/{pid}/versions/1/diff/{huge}",
+        f"{ws}/prompts/{pid}/versions/{huge}/comments",
+        f"{ws}/runs?prompt_id={pid}&version={huge}",
+    ]:
+        response = await owner.client.get(path)
+        assert response.status_code == 422, (path, response.status_code, response.text[:200])
+        assert_problem(response, 422)
+    for method, path, body in [
+        ("PUT", f"{ws}/prompts/{pid}/labels/prod", {"version": huge}),
+        ("POST", f"{ws}/runs/estimate", {"prompt_id": pid, "version": huge, "variables": {}}),
+    ]:
+        response = await owner.client.request(method, path, json=body)
+        named(assert_problem(response, 422), "version")

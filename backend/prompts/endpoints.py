@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from backend.core.database import DbSession
@@ -22,7 +22,10 @@ from backend.workspaces.dependencies import (
 )
 
 router = APIRouter(prefix="/workspaces/{ws}/prompts", tags=["prompts"])
-VersionNumber = Annotated[int, Query(ge=1)]
+# Version numbers are PostgreSQL integers: a bigger one is a 422, not an overflow in the driver (a 500).
+MAX_NUMBER = 2_147_483_647
+VersionNumber = Annotated[int, Query(ge=1, le=MAX_NUMBER)]
+PathNumber = Annotated[int, Path(ge=1, le=MAX_NUMBER)]
 
 
 def _prompt_out(prompt: Prompt) -> schemas.PromptOut:
@@ -190,7 +193,7 @@ async def list_versions(
 
 @router.get("/{prompt_id}/versions/{number}", response_model=schemas.VersionOut)
 async def get_version(
-    prompt_id: uuid.UUID, number: int, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
+    prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> schemas.VersionOut:
     """One version with its contents."""
     return await version_out(session, keyring, await service.get_version(session, access, prompt_id, number))
@@ -199,7 +202,7 @@ async def get_version(
 @router.put("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
 @router.patch("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
 @router.delete("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
-async def modify_version(prompt_id: uuid.UUID, number: int, access: WorkspaceEditor) -> None:
+async def modify_version(prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceEditor) -> None:
     """Versions are immutable: always 405. Save a new version instead."""
     raise VersionImmutable(
         f"Version {number} cannot be changed or deleted; save a new version instead",
@@ -209,7 +212,7 @@ async def modify_version(prompt_id: uuid.UUID, number: int, access: WorkspaceEdi
 
 @router.get("/{prompt_id}/versions/{a}/diff/{b}")
 async def diff_versions(
-    prompt_id: uuid.UUID, a: int, b: int, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
+    prompt_id: uuid.UUID, a: PathNumber, b: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> dict[str, Any]:
     """Per-field differences between two versions, with unified text diffs."""
     return await service.diff(session, keyring, access, prompt_id, a, b)
@@ -277,7 +280,7 @@ async def comment_out(session, keyring, comment: VersionComment, number: int) ->
 )
 async def add_comment(
     prompt_id: uuid.UUID,
-    number: int,
+    number: PathNumber,
     body: schemas.CommentIn,
     access: WorkspaceViewer,
     session: DbSession,
@@ -290,7 +293,7 @@ async def add_comment(
 
 @router.get("/{prompt_id}/versions/{number}/comments", response_model=list[schemas.CommentOut])
 async def list_comments(
-    prompt_id: uuid.UUID, number: int, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
+    prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> list[schemas.CommentOut]:
     """Comments on a version, oldest first."""
     comments = await service.list_comments(session, access, prompt_id, number)
@@ -300,7 +303,7 @@ async def list_comments(
 @router.patch("/{prompt_id}/versions/{number}/comments/{comment_id}", response_model=schemas.CommentOut)
 async def edit_comment(
     prompt_id: uuid.UUID,
-    number: int,
+    number: PathNumber,
     comment_id: uuid.UUID,
     body: schemas.CommentPatch,
     access: WorkspaceViewer,
@@ -316,7 +319,7 @@ async def edit_comment(
 
 @router.delete("/{prompt_id}/versions/{number}/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_comment(
-    prompt_id: uuid.UUID, number: int, comment_id: uuid.UUID, access: WorkspaceViewer, session: DbSession
+    prompt_id: uuid.UUID, number: PathNumber, comment_id: uuid.UUID, access: WorkspaceViewer, session: DbSession
 ) -> Response:
     """Delete a comment (its author, or admin+)."""
     await service.delete_comment(session, access, prompt_id, number, comment_id)

@@ -280,7 +280,7 @@ class VersionOut(VersionSummary):
 
 
 class LabelIn(Body):
-    version: int = Field(strict=True, ge=1)
+    version: int = Field(strict=True, ge=1, le=2_147_483_647)
 
 
 class LabelMoveOut(BaseModel):

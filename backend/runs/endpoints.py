@@ -163,7 +163,7 @@ async def list_runs(
     session: DbSession,
     keyring: AppKeyring,
     prompt_id: uuid.UUID | None = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     run_status: Annotated[
         Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query(alias="status")
     ] = None,

@@ -51,7 +51,7 @@ class RunIn(BaseModel):
 
     prompt_id: uuid.UUID
     version: int | None = Field(
-        default=None, strict=True, ge=1, description="A version number; the latest when omitted"
+        default=None, strict=True, ge=1, le=2_147_483_647, description="A version number; the latest when omitted"
     )
     draft: VersionContent | None = Field(default=None, description="Unsaved content: saved (or reused) and pinned")
     variables: dict[str, Any] = Field(default_factory=dict, max_length=100)

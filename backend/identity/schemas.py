@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
-from backend.workspaces.schemas import Body
+from backend.workspaces.schemas import Body, JsonInt
 
 
 class SessionOut(BaseModel):
@@ -54,8 +54,8 @@ class AdminUserOut(BaseModel):
 
 
 class AdminUserPatch(Body):
-    disabled: bool | None = None
-    is_instance_admin: bool | None = None
+    disabled: bool | None = Field(default=None, strict=True)
+    is_instance_admin: bool | None = Field(default=None, strict=True)
 
 
 class TotpSetupOut(BaseModel):
@@ -123,11 +123,11 @@ class DefaultLimits(Body):
     """Limits every new workspace starts with (it can change them later); unset ones keep the defaults."""
 
     # strict: `false` is not a budget of 0 nor `true` a limit of 1 (pydantic's lax mode would take them).
-    monthly_budget_micros: int | None = Field(default=None, strict=True, ge=0)
-    max_concurrent_runs: int | None = Field(default=None, strict=True, ge=1, le=10_000)
-    max_queued_runs: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
-    runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
-    member_runs_per_minute: int | None = Field(default=None, strict=True, ge=1, le=1_000_000)
+    monthly_budget_micros: JsonInt | None = Field(default=None, ge=0)
+    max_concurrent_runs: JsonInt | None = Field(default=None, ge=1, le=10_000)
+    max_queued_runs: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    member_runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class SsoInfo(BaseModel):

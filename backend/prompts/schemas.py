@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from backend.workspaces.schemas import Body, refuse_nul
+from backend.workspaces.schemas import Body, JsonInt, refuse_nul
 
 LABEL_PATTERN = r"^[a-z0-9-]{1,40}$"
 MAX_MESSAGES = 500
@@ -146,16 +146,16 @@ class ToolChoiceIn(Content):
 
 class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive intact
     """Stored in clear (it is metadata), so NUL is refused here."""
+
     provider: str = Field(min_length=1, max_length=32)
     model: str = Field(min_length=1, max_length=200)
-    max_tokens: int = Field(strict=True, ge=1)
+    max_tokens: JsonInt = Field(ge=1)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, strict=True, ge=1)
+    top_k: JsonInt | None = Field(default=None, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
-    thinking_budget: int | None = Field(
+    thinking_budget: JsonInt | None = Field(
         default=None,
-        strict=True,
         ge=1024,
         description="Extended thinking: tokens the model may think with (less than max_tokens).",
     )
@@ -280,7 +280,7 @@ class VersionOut(VersionSummary):
 
 
 class LabelIn(Body):
-    version: int = Field(strict=True, ge=1, le=2_147_483_647)
+    version: JsonInt = Field(ge=1, le=2_147_483_647)
 
 
 class LabelMoveOut(BaseModel):

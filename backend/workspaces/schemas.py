@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
 
 Role = Literal["owner", "admin", "editor", "viewer"]
 
@@ -18,6 +18,17 @@ def refuse_nul(value: Any) -> Any:
     if isinstance(value, list) and any(isinstance(v, str) and "\x00" in v for v in value):
         raise ValueError("must not contain NUL characters")
     return value
+
+
+def json_number(value: Any) -> Any:
+    """Before an integer field: JSON's numbers only. Pydantic's lax mode would take `true` as 1 and "12"
+    as 12 (a retention of `true` days was one day); a JSON integer such as 5.0 stays fine."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number, not a boolean or a string")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(json_number)]
 
 
 class Body(BaseModel):
@@ -80,8 +91,10 @@ class WorkspaceIn(Body):
 
 class WorkspacePatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    require_2fa: bool | None = Field(default=None, description="Members must have two-factor authentication on")
-    require_sso: bool | None = Field(default=None, description="Members must sign in with single sign-on")
+    require_2fa: bool | None = Field(
+        default=None, strict=True, description="Members must have two-factor authentication on"
+    )
+    require_sso: bool | None = Field(default=None, strict=True, description="Members must sign in with single sign-on")
 
 
 class WorkspaceOut(BaseModel):

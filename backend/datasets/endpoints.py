@@ -65,7 +65,7 @@ async def list_datasets(
     return Page[schemas.DatasetOut](items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None)
 
 
-@router.get("/{dataset_id}", response_model=schemas.DatasetDetail)
+@router.get("/{dataset_id:uuid}", response_model=schemas.DatasetDetail)
 async def get_dataset(
     dataset_id: uuid.UUID, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> schemas.DatasetDetail:
@@ -74,14 +74,14 @@ async def get_dataset(
     return schemas.DatasetDetail(**await service.detail(session, keyring, dataset))
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{dataset_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_dataset(dataset_id: uuid.UUID, access: WorkspaceEditor, session: DbSession) -> Response:
     """Delete a dataset (editor+); comparisons made from it keep their own copy of its cases."""
     await service.delete_dataset(session, access, dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{dataset_id}/rows", status_code=status.HTTP_201_CREATED, response_model=schemas.RowOut)
+@router.post("/{dataset_id:uuid}/rows", status_code=status.HTTP_201_CREATED, response_model=schemas.RowOut)
 async def add_row(
     dataset_id: uuid.UUID, body: schemas.RowIn, access: WorkspaceEditor, session: DbSession, keyring: AppKeyring
 ) -> schemas.RowOut:

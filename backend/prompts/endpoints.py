@@ -132,13 +132,13 @@ async def get_by_name(
     return JSONResponse(out.model_dump(mode="json", by_alias=True), headers=headers)
 
 
-@router.get("/{prompt_id}", response_model=schemas.PromptOut)
+@router.get("/{prompt_id:uuid}", response_model=schemas.PromptOut)
 async def get_prompt(prompt_id: uuid.UUID, access: WorkspaceViewer, session: DbSession) -> schemas.PromptOut:
     """One prompt's metadata."""
     return _prompt_out(await service.get_prompt(session, access, prompt_id))
 
 
-@router.patch("/{prompt_id}", response_model=schemas.PromptOut)
+@router.patch("/{prompt_id:uuid}", response_model=schemas.PromptOut)
 async def update_prompt(
     prompt_id: uuid.UUID, body: schemas.PromptPatch, access: WorkspaceEditor, session: DbSession
 ) -> schemas.PromptOut:
@@ -147,7 +147,7 @@ async def update_prompt(
     return _prompt_out(await service.update_prompt(session, access, prompt_id, changes))
 
 
-@router.delete("/{prompt_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{prompt_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_prompt(
     prompt_id: uuid.UUID, access: WorkspaceAdmin, actor: CurrentActor, session: DbSession
 ) -> Response:
@@ -156,7 +156,7 @@ async def delete_prompt(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{prompt_id}/export", response_model=schemas.PromptExport)
+@router.get("/{prompt_id:uuid}/export", response_model=schemas.PromptExport)
 async def export_prompt(
     prompt_id: uuid.UUID, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> schemas.PromptExport:
@@ -164,7 +164,7 @@ async def export_prompt(
     return await service.export_prompt(session, keyring, access, prompt_id)
 
 
-@router.post("/{prompt_id}/versions", response_model=schemas.VersionOut, status_code=status.HTTP_201_CREATED)
+@router.post("/{prompt_id:uuid}/versions", response_model=schemas.VersionOut, status_code=status.HTTP_201_CREATED)
 async def create_version(
     prompt_id: uuid.UUID,
     body: schemas.VersionIn,
@@ -181,7 +181,7 @@ async def create_version(
     return await version_out(session, keyring, version)
 
 
-@router.get("/{prompt_id}/versions", response_model=list[schemas.VersionSummary])
+@router.get("/{prompt_id:uuid}/versions", response_model=list[schemas.VersionSummary])
 async def list_versions(
     prompt_id: uuid.UUID, access: WorkspaceViewer, session: DbSession
 ) -> list[schemas.VersionSummary]:
@@ -191,7 +191,7 @@ async def list_versions(
     return [schemas.VersionSummary(**_summary(v, parents.get(v.parent_id))) for v in versions]
 
 
-@router.get("/{prompt_id}/versions/{number}", response_model=schemas.VersionOut)
+@router.get("/{prompt_id:uuid}/versions/{number}", response_model=schemas.VersionOut)
 async def get_version(
     prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> schemas.VersionOut:
@@ -199,9 +199,9 @@ async def get_version(
     return await version_out(session, keyring, await service.get_version(session, access, prompt_id, number))
 
 
-@router.put("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
-@router.patch("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
-@router.delete("/{prompt_id}/versions/{number}", status_code=405, response_model=None)
+@router.put("/{prompt_id:uuid}/versions/{number}", status_code=405, response_model=None)
+@router.patch("/{prompt_id:uuid}/versions/{number}", status_code=405, response_model=None)
+@router.delete("/{prompt_id:uuid}/versions/{number}", status_code=405, response_model=None)
 async def modify_version(prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceEditor) -> None:
     """Versions are immutable: always 405. Save a new version instead."""
     raise VersionImmutable(
@@ -210,7 +210,7 @@ async def modify_version(prompt_id: uuid.UUID, number: PathNumber, access: Works
     )
 
 
-@router.get("/{prompt_id}/versions/{a}/diff/{b}")
+@router.get("/{prompt_id:uuid}/versions/{a}/diff/{b}")
 async def diff_versions(
     prompt_id: uuid.UUID, a: PathNumber, b: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> dict[str, Any]:
@@ -221,7 +221,7 @@ async def diff_versions(
 # Labels
 
 
-@router.put("/{prompt_id}/labels/{label}", response_model=schemas.LabelOut)
+@router.put("/{prompt_id:uuid}/labels/{label}", response_model=schemas.LabelOut)
 async def move_label(
     prompt_id: uuid.UUID,
     label: str,
@@ -253,7 +253,7 @@ async def _labels(session, access, prompt_id: uuid.UUID) -> list[schemas.LabelOu
     ]
 
 
-@router.get("/{prompt_id}/labels", response_model=list[schemas.LabelOut])
+@router.get("/{prompt_id:uuid}/labels", response_model=list[schemas.LabelOut])
 async def list_labels(prompt_id: uuid.UUID, access: WorkspaceViewer, session: DbSession) -> list[schemas.LabelOut]:
     """Labels of a prompt with the history of their moves."""
     return await _labels(session, access, prompt_id)
@@ -276,7 +276,9 @@ async def comment_out(session, keyring, comment: VersionComment, number: int) ->
 
 
 @router.post(
-    "/{prompt_id}/versions/{number}/comments", status_code=status.HTTP_201_CREATED, response_model=schemas.CommentOut
+    "/{prompt_id:uuid}/versions/{number}/comments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.CommentOut,
 )
 async def add_comment(
     prompt_id: uuid.UUID,
@@ -291,7 +293,7 @@ async def add_comment(
     return await comment_out(session, keyring, comment, number)
 
 
-@router.get("/{prompt_id}/versions/{number}/comments", response_model=list[schemas.CommentOut])
+@router.get("/{prompt_id:uuid}/versions/{number}/comments", response_model=list[schemas.CommentOut])
 async def list_comments(
     prompt_id: uuid.UUID, number: PathNumber, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring
 ) -> list[schemas.CommentOut]:
@@ -300,7 +302,7 @@ async def list_comments(
     return [await comment_out(session, keyring, c, number) for c in comments]
 
 
-@router.patch("/{prompt_id}/versions/{number}/comments/{comment_id}", response_model=schemas.CommentOut)
+@router.patch("/{prompt_id:uuid}/versions/{number}/comments/{comment_id}", response_model=schemas.CommentOut)
 async def edit_comment(
     prompt_id: uuid.UUID,
     number: PathNumber,
@@ -317,7 +319,7 @@ async def edit_comment(
     return await comment_out(session, keyring, comment, number)
 
 
-@router.delete("/{prompt_id}/versions/{number}/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{prompt_id:uuid}/versions/{number}/comments/{comment_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_comment(
     prompt_id: uuid.UUID, number: PathNumber, comment_id: uuid.UUID, access: WorkspaceViewer, session: DbSession
 ) -> Response:

@@ -140,7 +140,7 @@ async def code_for_body(
     return _code(request, workspace_id, snapshot, language)
 
 
-@router.get("/{run_id}/code", response_model=CodeOut)
+@router.get("/{run_id:uuid}/code", response_model=CodeOut)
 async def code_for_run(
     run_id: uuid.UUID,
     request: Request,
@@ -189,14 +189,14 @@ async def list_runs(
     return Page[RunOut](items=items, next_cursor=next_cursor)
 
 
-@router.get("/{run_id}", response_model=RunOut)
+@router.get("/{run_id:uuid}", response_model=RunOut)
 async def get_run(run_id: uuid.UUID, access: WorkspaceViewer, session: DbSession, keyring: AppKeyring) -> RunOut:
     """One run: its snapshot, output, usage, cost and timings."""
     run = await service.get_run(session, access, run_id)
     return RunOut.model_validate(await service.run_view(session, keyring, run))
 
 
-@router.get("/{run_id}/events", name="run_events", response_class=EventSourceResponse)
+@router.get("/{run_id:uuid}/events", name="run_events", response_class=EventSourceResponse)
 async def stream_events(
     run_id: uuid.UUID,
     request: Request,
@@ -233,7 +233,7 @@ async def _counted(events: AsyncIterator[dict[str, str]]) -> AsyncIterator[dict[
         metrics.SSE_STREAMS.dec()
 
 
-@router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+@router.post("/{run_id:uuid}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
 async def cancel_run(
     run_id: uuid.UUID,
     request: Request,
@@ -247,7 +247,7 @@ async def cancel_run(
     return _accepted(request, access.workspace.id, run)
 
 
-@router.post("/{run_id}/rerun", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
+@router.post("/{run_id:uuid}/rerun", status_code=status.HTTP_202_ACCEPTED, response_model=RunAccepted)
 async def rerun(
     run_id: uuid.UUID,
     request: Request,
@@ -270,7 +270,7 @@ async def rerun(
     return _accepted(request, workspace_id, run)
 
 
-@router.delete("/{run_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{run_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_run(run_id: uuid.UUID, access: WorkspaceEditor, actor: CurrentActor, session: DbSession) -> Response:
     """Delete a run (its author, or admin+); its cost stays in the usage totals."""
     await service.delete_run(session, access, run_id, actor)

@@ -115,3 +115,25 @@ async def test_settling_a_run_and_cancelling_it_take_their_locks_in_one_order(cl
     async with db_engine.connect() as conn:
         reserved = (await conn.execute(text("SELECT sum(reserved_micros) FROM budget_month"))).scalar_one()
     assert reserved == 0
+
+
+async def test_saving_a_version_does_not_wait_for_runs_being_accepted(client, app, ws, db_engine):  # noqa: F811
+    """Found by the soak: prompt-version saves took 22 s (p50) and one got no answer within 60 s while runs of the
+    prompt were being accepted under load. A save locked the prompt's row FOR UPDATE, which waits for every
+    transaction holding FOR KEY SHARE on it: each POST /runs inserting a run of the prompt (the foreign key)
+    holds one until its commit, which queues on the workspace's dispatch lock. New runs then queued behind the
+    save. A save now takes FOR NO KEY UPDATE, which still orders saves but lets runs reference the prompt."""
+    pid = await new_prompt(client, ws, "{{words}}")
+    body = {
+        "messages": [{"role": "user", "content": "v2 {{words}}"}],
+        "model_config": {"provider": "mock", "model": "mock-1", "max_tokens": 50},
+        "message": "v2",
+    }
+    async with db_engine.connect() as other:
+        await other.begin()
+        # What an uncommitted run insert holds on its prompt's row (the foreign key's check).
+        await other.execute(text("SELECT 1 FROM prompt WHERE id = :id FOR KEY SHARE"), {"id": pid})
+        saved = await asyncio.wait_for(client.post(f"/workspaces/{ws}/prompts/{pid}/versions", json=body), 5)
+        await other.rollback()
+    assert saved.status_code == 201, saved.text
+    assert saved.json()["number"] == 2

@@ -12,11 +12,18 @@ from backend.prompts.models import Prompt, PromptLabel, PromptLabelMove, PromptV
 
 
 async def get_prompt(
-    session: AsyncSession, workspace_id: uuid.UUID, prompt_id: uuid.UUID, *, for_update: bool = False
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    prompt_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    key_share: bool = False,
 ) -> Prompt | None:
+    """With key_share, the row lock is FOR NO KEY UPDATE: it serialises writers of the prompt without waiting
+    for the transactions that only reference it (every new run holds FOR KEY SHARE on it until its commit)."""
     stmt = select(Prompt).where(Prompt.workspace_id == workspace_id, Prompt.id == prompt_id)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(key_share=key_share)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

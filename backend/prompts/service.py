@@ -142,7 +142,8 @@ async def save_version(
     material = rendering.content_hash_material(content.system, messages, config, extras)
     content_hash = await keyring.content_hash(session, access.workspace.id, material)
 
-    if await repo.get_prompt(session, access.workspace.id, prompt.id, for_update=True) is None:
+    # FOR NO KEY UPDATE: a save waits for other saves, not for every run of the prompt being accepted.
+    if await repo.get_prompt(session, access.workspace.id, prompt.id, for_update=True, key_share=True) is None:
         raise PromptNotFound(f"Prompt {prompt.id} was deleted")
     existing = await repo.get_version_by_hash(session, prompt.id, content_hash)
     if existing is not None:

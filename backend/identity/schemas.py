@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, field_validator
 
-from backend.workspaces.schemas import Body, JsonInt
+from backend.workspaces.schemas import Body, OptionalJsonInt
 
 
 class SessionOut(BaseModel):
@@ -123,11 +123,11 @@ class DefaultLimits(Body):
     """Limits every new workspace starts with (it can change them later); unset ones keep the defaults."""
 
     # strict: `false` is not a budget of 0 nor `true` a limit of 1 (pydantic's lax mode would take them).
-    monthly_budget_micros: JsonInt | None = Field(default=None, ge=0)
-    max_concurrent_runs: JsonInt | None = Field(default=None, ge=1, le=10_000)
-    max_queued_runs: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
-    runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
-    member_runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    monthly_budget_micros: OptionalJsonInt = Field(default=None, ge=0)
+    max_concurrent_runs: OptionalJsonInt = Field(default=None, ge=1, le=10_000)
+    max_queued_runs: OptionalJsonInt = Field(default=None, ge=1, le=1_000_000)
+    runs_per_minute: OptionalJsonInt = Field(default=None, ge=1, le=1_000_000)
+    member_runs_per_minute: OptionalJsonInt = Field(default=None, ge=1, le=1_000_000)
 
 
 class SsoInfo(BaseModel):

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from backend.core.database import DbSession, after_commit
 from backend.lifecycle import exports, service
 from backend.workspaces.dependencies import AppKeyring, CurrentActor, WorkspaceAdmin, WorkspaceViewer
-from backend.workspaces.schemas import Body, JsonInt
+from backend.workspaces.schemas import Body, OptionalJsonInt
 
 router = APIRouter(prefix="/workspaces/{ws}", tags=["data lifecycle"])
 
@@ -23,7 +23,7 @@ class RetentionOut(BaseModel):
 
 
 class RetentionIn(Body):
-    runs_days: JsonInt | None = Field(ge=1, le=36_500)
+    runs_days: OptionalJsonInt = Field(ge=1, le=36_500)
 
 
 @router.get("/retention", response_model=RetentionOut)

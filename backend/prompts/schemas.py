@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from backend.workspaces.schemas import Body, JsonInt, refuse_nul
+from backend.workspaces.schemas import Body, JsonInt, OptionalJsonInt, refuse_nul
 
 LABEL_PATTERN = r"^[a-z0-9-]{1,40}$"
 MAX_MESSAGES = 500
@@ -152,9 +152,9 @@ class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive inta
     max_tokens: JsonInt = Field(ge=1)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: JsonInt | None = Field(default=None, ge=1)
+    top_k: OptionalJsonInt = Field(default=None, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
-    thinking_budget: JsonInt | None = Field(
+    thinking_budget: OptionalJsonInt = Field(
         default=None,
         ge=1024,
         description="Extended thinking: tokens the model may think with (less than max_tokens).",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.prompts.schemas import Content, VersionContent
-from backend.workspaces.schemas import JsonInt, refuse_nul
+from backend.workspaces.schemas import OptionalJsonInt, refuse_nul
 
 
 class Overrides(Content):
@@ -17,10 +17,10 @@ class Overrides(Content):
 
     model: str | None = Field(default=None, min_length=1, max_length=200)
     provider: str | None = Field(default=None, min_length=1, max_length=32)
-    max_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_tokens: OptionalJsonInt = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: JsonInt | None = Field(default=None, ge=1)
+    top_k: OptionalJsonInt = Field(default=None, ge=1)
     stop_sequences: list[str] | None = Field(default=None, max_length=16)
 
     _no_nul = field_validator("*", mode="after")(refuse_nul)
@@ -50,7 +50,7 @@ class RunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt_id: uuid.UUID
-    version: JsonInt | None = Field(
+    version: OptionalJsonInt = Field(
         default=None, ge=1, le=2_147_483_647, description="A version number; the latest when omitted"
     )
     draft: VersionContent | None = Field(default=None, description="Unsaved content: saved (or reused) and pinned")

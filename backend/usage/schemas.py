@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from backend.usage.models import LATENCY_BUCKETS_MS
-from backend.workspaces.schemas import Body, JsonInt
+from backend.workspaces.schemas import Body, OptionalJsonInt
 
 MAX_BUDGET_USD = Decimal("10000000")  # ten million dollars a month: anything above is a typo
 MAX_PRICE_PER_MTOK = Decimal("1000")
@@ -35,10 +35,10 @@ class LimitsIn(Body):
     """Any subset; `monthly_budget_usd: null` removes the budget."""
 
     monthly_budget_usd: str | None = Field(default=None, description="Decimal string, or null for no budget")
-    max_concurrent_runs: JsonInt | None = Field(default=None, ge=1, le=10_000)
-    max_queued_runs: JsonInt | None = Field(default=None, ge=0, le=1_000_000)
-    runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
-    member_runs_per_minute: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    max_concurrent_runs: OptionalJsonInt = Field(default=None, ge=1, le=10_000)
+    max_queued_runs: OptionalJsonInt = Field(default=None, ge=0, le=1_000_000)
+    runs_per_minute: OptionalJsonInt = Field(default=None, ge=1, le=1_000_000)
+    member_runs_per_minute: OptionalJsonInt = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("monthly_budget_usd", mode="before")
     @classmethod

@@ -29,6 +29,8 @@ def json_number(value: Any) -> Any:
 
 
 JsonInt = Annotated[int, BeforeValidator(json_number)]
+# Optional in one Annotated: `JsonInt | None` would lose `minimum`/`maximum` in the JSON Schema.
+OptionalJsonInt = Annotated[int | None, BeforeValidator(json_number)]
 
 
 class Body(BaseModel):

@@ -243,13 +243,17 @@ class World:
 DATABASE = f"pp_test_{uuid.uuid4().hex[:12]}"
 REDIS_PREFIX = f"pp-test:{uuid.uuid4().hex[:12]}:"
 # Building the app opens no connection: the database is created by the fixture before the first request.
+# A run worker in the process finishes the runs, so event streams end and finished-run answers are reached.
 APP = create_app(
     Settings(
         database_url=_async_url(ADMIN_DSN, DATABASE),
         redis_url=REDIS_URL,
         redis_prefix=REDIS_PREFIX,
         master_key=MASTER_KEY,
-    )
+        mock_ttft_ms=0,
+        mock_token_ms=0,
+    ),
+    workers=2,
 )
 NEGATIVE_REJECTED = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
 POSITIVE_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]

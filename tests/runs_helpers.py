@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
+
+import httpx
 
 from backend.runs.worker import Worker
 
@@ -60,3 +63,17 @@ class RunningWorker:
         self.worker.stop()
         assert self.task is not None
         await asyncio.wait_for(self.task, 30)
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """Events of a live SSE response, one by one as each completes."""
+    block: list[str] = []
+    async for line in response.aiter_lines():
+        if line:
+            block.append(line)
+            continue
+        if block:
+            parsed = parse_sse("\n".join(block))
+            block = []
+            if parsed:
+                yield parsed[0]

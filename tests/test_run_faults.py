@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -38,6 +37,7 @@ import redis
 
 from tests.conftest import ADMIN_DSN, MASTER_KEY, _async_url
 from tests.processes import free_port, start_redis_server, stop_process
+from tests.runs_helpers import sse_events
 
 pytestmark = pytest.mark.slow
 
@@ -386,24 +386,6 @@ class Reading:
             assert int(event["id"].split("-")[1]) == offset, (event, offset)
 
 
-async def _sse_events(response: httpx.Response):
-    current: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if "event" in current or "data" in current:
-                yield current
-            current = {}
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            current["data"] = json.loads(value)
-        elif name in ("event", "id"):
-            current[name] = value
-
-
 async def read_events(
     client: httpx.AsyncClient,
     c: Cluster,
@@ -434,7 +416,7 @@ async def read_events(
                 async with client.stream("GET", url, headers=headers, params=params) as response:
                     assert response.status_code == 200, await response.aread()
                     assert response.headers["content-type"].startswith("text/event-stream")
-                    async for event in _sse_events(response):
+                    async for event in sse_events(response):
                         reading.events.append(event)
                         reading.last_id = event["id"]
                         if event["event"] in TERMINAL_EVENTS:

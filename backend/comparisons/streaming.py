@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.core.errors import Invalid
+from backend.core.tasks import cancel_and_wait
 from backend.crypto.service import Keyring
 from backend.runs.backends.factory import RunBackends
 from backend.runs.events import Position, parse_event_id
@@ -148,6 +149,4 @@ async def comparison_events(
             yield _tagged(cell, item)
         yield {"event": "comparison.completed", "id": COMPLETED_ID, "data": json.dumps(await completed_data())}
     finally:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await cancel_and_wait(tasks.values())

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.core.database import mark_sanctioned
+from backend.core.tasks import cancel_and_wait
 from backend.crypto import envelope
 from backend.crypto import repository as repo
 from backend.crypto.envelope import DecryptionError
@@ -280,9 +281,7 @@ class Keyring:
 
     async def stop_listener(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait([self._listener])
             self._listener = None
 
     async def _listen(self, database_url: str) -> None:

@@ -12,7 +12,6 @@ run or a prompt discards the archives that may hold it. The format is in docs/de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import json
 import logging
@@ -26,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.core.errors import Conflict, Forbidden, NotFound
+from backend.core.tasks import cancel_and_wait
 from backend.crypto.service import Keyring
 from backend.datasets import service as datasets
 from backend.datasets.models import Dataset
@@ -207,11 +207,7 @@ class ExportRunner:
         task.add_done_callback(self.tasks.discard)
 
     async def aclose(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self.tasks)
 
 
 _CLAIM = text(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.catalogue.service import cost_micros
 from backend.core.database import is_transient_db_error
 from backend.core.settings import Settings
+from backend.core.tasks import cancel_and_wait
 from backend.crypto.service import Keyring
 from backend.observability import logs, metrics, tracing
 from backend.runs import repository as repo
@@ -141,9 +142,7 @@ class Worker:
         try:
             await self._stopping.wait()
         finally:
-            helpers[0].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await helpers[0]
+            await cancel_and_wait(helpers[:1])
             if self._tasks:
                 _, pending = await asyncio.wait(self._tasks, timeout=self.grace_seconds)
                 if pending:
@@ -152,12 +151,8 @@ class Worker:
                         flight.shutdown = True
                         flight.cancel.set()
                     _, pending = await asyncio.wait(pending, timeout=10)
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
-            for helper in helpers[1:]:
-                helper.cancel()
-            await asyncio.gather(*helpers[1:], return_exceptions=True)
+                await cancel_and_wait(pending)
+            await cancel_and_wait(helpers[1:])
 
     def stop(self) -> None:
         self._stopping.set()

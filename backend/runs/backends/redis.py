@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import RedisError, ResponseError
 
+from backend.core.tasks import cancel_and_wait
 from backend.runs.backends.base import QueueEntry, StoredEvent
 from backend.runs.backends.memory import DEFAULT_MAX_EVENTS, LiveStreamLost
 
@@ -455,11 +456,7 @@ class RedisEventStream:
         self._closed = True
         self._wanted.set()
         if self._reader is not None:
-            # Python 3.11's wait_for (inside redis-py) can swallow a cancellation that lands as a send
-            # completes; the flag ends the loop then, and cancelling again cuts a blocked XREAD short.
-            while not self._reader.done():
-                self._reader.cancel()
-                await asyncio.wait({self._reader}, timeout=0.05)
+            await cancel_and_wait([self._reader])
             self._reader = None
         if self._reader_conn is not None:
             await self._redis.connection_pool.release(self._reader_conn)

@@ -219,6 +219,26 @@ async def test_duplicate_seq_append_is_harmless(transport):
     assert await events.read(run_id, 0) == [_event(1), _event(2), _event(3)]
 
 
+async def test_append_many_does_not_restart_a_log_that_must_exist(transport):
+    """A worker's run whose live log vanished (Redis restarted empty) is told so, and nothing of it is written,
+    so that it can store what readers saw before it starts the log again; other runs' events go in."""
+    events, kept, lost, fresh = transport.backends.events, _run(), _run(), _run()
+    await events.append_many([(kept, _event(1)), (lost, _event(1))])
+    await events.close(lost, ttl_seconds=0)  # gone, as after a restart
+    answer = await events.append_many(
+        [(kept, _event(2)), (lost, _event(2)), (lost, _event(3)), (fresh, _event(1))],
+        {lost: 60},
+        must_exist={kept, lost},
+    )
+    assert answer == {lost}
+    assert await events.read(kept, 0) == [_event(1), _event(2)]
+    assert await events.read(lost, 0) == []
+    assert await events.read(fresh, 0) == [_event(1)]  # not required to exist: created
+    # Sent again without the requirement, the log starts over from these events.
+    assert await events.append_many([(lost, _event(2)), (lost, _event(3))], {lost: 60}) == set()
+    assert await events.read(lost, 0) == [_event(2), _event(3)]
+
+
 async def test_closed_stream_expires_and_followers_then_see_nothing(transport):
     events, run_id = transport.backends.events, _run()
     for seq in (1, 2):

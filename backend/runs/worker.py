@@ -78,6 +78,8 @@ class InFlight:
     persisted_chars: int = 0
     streaming: bool = False  # between the provider call and the end: its lease is renewed by the heartbeat
     lease_lost: bool = False
+    stream_started: bool = False  # an event of this attempt is in the live stream: it must still be there
+    settled: bool = False  # its end is stored: what is sent of it from now on is all in the database
     usage: dict[str, int] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
     last_emit: float = 0.0
@@ -394,7 +396,7 @@ class Worker:
         if flight.ttft_ms is None:
             flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
             # As for text: once anyone may have seen something, the run must not be retried.
-            await self._retrying(f"run {flight.run.id}", lambda: self._save_first_token(flight))
+            await self._retrying(f"run {flight.run.id}", lambda: self._save_now(flight))
         await self._flush_pending(flight)
         await self._emit(flight, name, data)
 
@@ -411,7 +413,7 @@ class Worker:
             flight.ttft_ms = int((time.monotonic() - flight.started) * 1000)
             # Persisted before anyone can see it: from now on the reconciler knows tokens have streamed and
             # must not retry this run (a retry would stream different text).
-            await self._retrying(f"run {flight.run.id}", lambda: self._save_first_token(flight))
+            await self._retrying(f"run {flight.run.id}", lambda: self._save_now(flight))
         flight.pending.append(text)
         now = time.monotonic()
         window = max(COALESCE_SECONDS, len(self.in_flight) / DELTA_EVENTS_PER_SECOND)
@@ -467,11 +469,40 @@ class Worker:
             logger.warning("run %s: could not append %s to the live stream", run.id, name, exc_info=True)
 
     async def _write_events(self, items: list[tuple[str, StoredEvent | int]]) -> list[None]:
-        """One batch for the live stream: events in order, then the closes (run id → ttl) that follow them."""
+        """One batch for the live stream: events in order, then the closes (run id → ttl) that follow them.
+
+        A run whose live stream has started must find it there: if Redis lost it (restarted empty), readers may
+        have been sent text that only this process holds, so its output is saved before the stream starts
+        again. Otherwise a kill of this worker right after would leave the stored output shorter than what
+        readers saw, with nothing left anywhere to complete it."""
         appends = [(run_id, item) for run_id, item in items if isinstance(item, StoredEvent)]
         closes = {run_id: item for run_id, item in items if isinstance(item, int)}
-        await self.backends.events.append_many(appends, closes)
+        started = {run_id for run_id, _ in appends if (flight := self.in_flight.get(run_id)) and flight.stream_started}
+        lost = await self.backends.events.append_many(appends, closes, must_exist=started)
+        if lost:
+            saved = {run_id for run_id in lost if await self._saved_before_restarting_stream(run_id)}
+            await self.backends.events.append_many(
+                [(run_id, event) for run_id, event in appends if run_id in saved],
+                {run_id: ttl for run_id, ttl in closes.items() if run_id in saved},
+            )
+            if lost - saved:
+                logger.warning("%d runs lost their live stream and could not be saved; not sent", len(lost - saved))
+            lost -= saved
+        for run_id, _ in appends:
+            if run_id not in lost and (flight := self.in_flight.get(run_id)) is not None:
+                flight.stream_started = True
         return [None] * len(items)
+
+    async def _saved_before_restarting_stream(self, run_id: str) -> bool:
+        flight = self.in_flight.get(run_id)
+        if flight is None or flight.settled:
+            return True  # the run's final output is stored
+        try:
+            await self._retrying(f"run {run_id}", lambda: self._save_now(flight))
+        except Exception:
+            logger.warning("run %s: output not saved, so its live stream stays stopped", run_id, exc_info=True)
+            return False
+        return not flight.lease_lost
 
     async def _close_events(self, run: Run) -> None:
         with contextlib.suppress(Exception):
@@ -494,7 +525,7 @@ class Worker:
             flight.cancel.set()  # cancel requested through the durable flag
         return True
 
-    async def _save_first_token(self, flight: InFlight) -> None:
+    async def _save_now(self, flight: InFlight) -> None:
         while True:
             if await self._persist(flight):
                 return
@@ -601,6 +632,7 @@ class Worker:
         if done is None:
             logger.warning("run %s: lease lost before it could be settled", run.id)
             return
+        flight.settled = True
         _observe(done, error)
         logger.info(
             "run finished",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,10 +48,18 @@ class EventStream(Protocol):
     async def append(self, run_id: str, event: StoredEvent) -> None: ...
 
     async def append_many(
-        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
-    ) -> None:
+        self,
+        events: Sequence[tuple[str, StoredEvent]],
+        closes: Mapping[str, int] | None = None,
+        *,
+        must_exist: Collection[str] = (),
+    ) -> set[str]:
         """append() of events of several runs in one round trip (in order), then close() of the runs in `closes`
-        (run id → ttl seconds) once their events are in."""
+        (run id → ttl seconds) once their events are in.
+
+        The logs of the runs in `must_exist` are not created: if one is gone (Redis restarted empty, or it
+        expired), none of that run's events are written and its id is in the answer. The writer can then make
+        what it already sent durable elsewhere before it starts the log again."""
         ...
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:

@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 
 from backend.runs.backends.base import QueueEntry, StoredEvent
 
@@ -121,12 +121,21 @@ class MemoryEventStream:
         log.append(event, self._max_events)
 
     async def append_many(
-        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
-    ) -> None:
+        self,
+        events: Sequence[tuple[str, StoredEvent]],
+        closes: Mapping[str, int] | None = None,
+        *,
+        must_exist: Collection[str] = (),
+    ) -> set[str]:
+        # A log that never held an event counts as absent (a follower waiting for the first one makes it).
+        missing = {run_id for run_id in must_exist if (log := self._logs.get(run_id)) is None or log.last_seq == 0}
         for run_id, event in events:
-            await self.append(run_id, event)
+            if run_id not in missing:
+                await self.append(run_id, event)
         for run_id, ttl_seconds in (closes or {}).items():
-            await self.close(run_id, ttl_seconds=ttl_seconds)
+            if run_id not in missing:
+                await self.close(run_id, ttl_seconds=ttl_seconds)
+        return missing & {run_id for run_id, _ in events}
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:
         log = self._logs.get(run_id)

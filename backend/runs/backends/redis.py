@@ -8,7 +8,7 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -294,17 +294,28 @@ class RedisEventStream:
                 raise
 
     async def append_many(
-        self, events: Sequence[tuple[str, StoredEvent]], closes: Mapping[str, int] | None = None
-    ) -> None:
+        self,
+        events: Sequence[tuple[str, StoredEvent]],
+        closes: Mapping[str, int] | None = None,
+        *,
+        must_exist: Collection[str] = (),
+    ) -> set[str]:
         if not events and not closes:
-            return
+            return set()
+        if any(event.seq < 1 for _, event in events):
+            raise ValueError("event seq must be >= 1")
+        # NOMKSTREAM answers nil instead of creating a stream that is gone; this run's later commands in the
+        # pipeline then find no stream either (no event written, nothing to close), and the writer sends them again.
+        checked = set(must_exist) & {run_id for run_id, _ in events}
         async with self._redis.pipeline(transaction=False) as pipe:
+            adds: list[tuple[int, str]] = []  # (index in the pipeline, run id) of the XADDs that may not create
             for run_id, event in events:
-                if event.seq < 1:
-                    raise ValueError("event seq must be >= 1")
                 key = self._key(run_id)
                 fields = {"seq": event.seq, "name": event.name, "data": event.data}
-                pipe.xadd(key, fields, id=f"0-{event.seq}", maxlen=self._max_events, approximate=True)
+                if run_id in checked:
+                    adds.append((len(pipe), run_id))
+                nomkstream = run_id in checked
+                pipe.xadd(key, fields, f"0-{event.seq}", self._max_events, True, nomkstream)
                 if event.seq % _ORPHAN_TTL_EVERY == 1:
                     pipe.expire(key, ORPHAN_TTL_SECONDS)
             for run_id, ttl_seconds in (closes or {}).items():
@@ -319,6 +330,7 @@ class RedisEventStream:
                 isinstance(result, ResponseError) and "equal or smaller" in str(result)
             ):
                 raise result
+        return {run_id for index, run_id in adds if results[index] is None}
 
     async def read(self, run_id: str, after_seq: int) -> list[StoredEvent]:
         return [

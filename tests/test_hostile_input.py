@@ -4,11 +4,17 @@ with nothing half-written, or is stored and given back exactly as sent."""
 from __future__ import annotations
 
 import json
+import types
+import typing
 import unicodedata
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import text
 
+from backend.workspaces.schemas import json_number
 from tests.factories import PASSWORD, PROBLEM, assert_problem, create_workspace, signup
 
 VERSION = {
@@ -580,6 +586,100 @@ async def test_booleans_and_strings_are_not_numbers_or_booleans_in_bodies(owner)
     retention = await owner.client.get(f"{ws}/retention")
     assert retention.json()["runs_days"] is None  # nothing was set
     assert (await owner.client.get(f"{ws}/prompts/{pid}")).json()["archived"] is False
+
+
+def _scalars(annotation: Any, guarded: bool) -> Iterator[tuple[type, bool]]:
+    """Each int, float and bool in an annotation (through unions, lists, dicts and Annotated), and whether a
+    validator keeps pydantic's lax mode off it."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        inner, *metadata = typing.get_args(annotation)
+        yield from _scalars(inner, guarded or _guards(metadata))
+    elif origin in (typing.Union, types.UnionType, list, set, tuple, dict):
+        for arg in typing.get_args(annotation):
+            yield from _scalars(arg, guarded)
+    elif annotation in (int, float, bool):
+        yield annotation, guarded
+
+
+def _guards(metadata: list[Any]) -> bool:
+    return any(
+        (isinstance(m, BeforeValidator) and m.func is json_number) or getattr(m, "strict", None) is True
+        for m in metadata
+    )
+
+
+def _request_models(app) -> set[type[BaseModel]]:
+    """The models of every request body the API documents, and the models nested in them."""
+    document = app.openapi()
+    schemas, names = document["components"]["schemas"], set()
+
+    def follow(node: Any) -> None:
+        if isinstance(node, dict):
+            if "$ref" in node and (name := node["$ref"].rsplit("/", 1)[1]) not in names:
+                names.add(name)
+                follow(schemas[name])
+            for value in node.values():
+                follow(value)
+        elif isinstance(node, list):
+            for value in node:
+                follow(value)
+
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            follow(operation.get("requestBody"))
+    found, stack = set(), list(BaseModel.__subclasses__())
+    while stack:
+        model = stack.pop()
+        stack.extend(model.__subclasses__())
+        if model.__module__.startswith("backend.") and model.__name__ in {n.removesuffix("-Input") for n in names}:
+            found.add(model)
+    return found
+
+
+def test_no_request_body_field_takes_booleans_or_strings_for_numbers(app):
+    """Pydantic's lax mode takes `true` as 1 and "12" as 12 (a retention of `true` days was one day). Every
+    int, float and bool in every request body refuses the other JSON types; a new field without the guard
+    (JsonInt, OptionalJsonInt, OptionalJsonFloat, strict=True) fails here."""
+    models = _request_models(app)
+    assert len(models) > 30  # the walk found the bodies
+    lax = sorted(
+        f"{model.__module__}.{model.__name__}.{name}: {kind.__name__}"
+        for model in models
+        for name, field in model.model_fields.items()
+        for kind, guarded in _scalars(field.annotation, _guards(field.metadata))
+        if not guarded
+    )
+    assert not lax, lax
+
+
+async def test_booleans_and_strings_are_not_numbers_in_the_remaining_bodies(owner, db_engine):
+    """The fields the structural test above found lax: each refuses a boolean or a string, naming itself."""
+    ws = f"/workspaces/{owner.ws}"
+    prompt = await new_prompt(owner, name="strict-too")
+    await new_version(owner, prompt["id"])
+    pid = prompt["id"]
+    config = VERSION["model_config"]
+    tool_result = {"type": "tool_result", "tool_use_id": "t1", "content": "ok", "is_error": "yes"}
+    probes = [
+        ("POST", f"{ws}/prompts/{pid}/versions", {**VERSION, "model_config": {**config, "temperature": True}},
+         "temperature"),
+        ("POST", f"{ws}/prompts/{pid}/versions", {**VERSION, "model_config": {**config, "top_p": "0.5"}}, "top_p"),
+        ("POST", f"{ws}/runs/estimate", {"prompt_id": pid, "overrides": {"temperature": "1"}}, "temperature"),
+        ("POST", f"{ws}/comparisons", {"prompt_id": pid, "versions": [True], "rows": [{}]}, "versions"),
+        ("POST", f"{ws}/prompts/{pid}/versions",
+         {**VERSION, "messages": [
+             {"role": "user", "content": "call"},
+             {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+             {"role": "user", "content": [tool_result]},
+         ]}, "is_error"),
+    ]
+    before = await counts(db_engine, "prompt_version", "comparison", "run")
+    for method, path, body, field in probes:
+        response = await owner.client.request(method, path, json=body)
+        assert response.status_code == 422, (method, path, body, response.status_code, response.text[:200])
+        named(assert_problem(response, 422), field)
+    assert await counts(db_engine, "prompt_version", "comparison", "run") == before
 
 
 async def test_version_numbers_beyond_postgresql_integers_are_422(owner):

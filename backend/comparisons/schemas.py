@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from backend.datasets.schemas import MAX_ROWS
 from backend.runs.schemas import Usage
-from backend.workspaces.schemas import refuse_nul
+from backend.workspaces.schemas import JsonInt, OptionalJsonInt, refuse_nul
 
 MAX_PATTERN_CHARS = 500
 MAX_ASSERTIONS = 20
@@ -36,7 +36,7 @@ class AssertionIn(BaseModel):
     prompt_id: uuid.UUID | None = Field(
         default=None, description="model_graded: the rubric prompt; its answer must begin with PASS or FAIL."
     )
-    version: int | None = Field(
+    version: OptionalJsonInt = Field(
         default=None, ge=1, description="model_graded: the rubric's version (latest if omitted)."
     )
 
@@ -62,7 +62,7 @@ class ComparisonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt_id: uuid.UUID
-    versions: list[int] = Field(min_length=1, max_length=50, description="Version numbers, each once.")
+    versions: list[JsonInt] = Field(min_length=1, max_length=50, description="Version numbers, each once.")
     models: list[ModelChoice] | None = Field(
         default=None, min_length=1, max_length=20, description="Defaults to each version's own model."
     )
@@ -222,7 +222,7 @@ class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     thumbs: Literal["up", "down"] | None = None
-    score: int | None = Field(default=None, ge=1, le=5)
+    score: OptionalJsonInt = Field(default=None, ge=1, le=5)
     note: str | None = Field(default=None, max_length=10_000)
 
     _no_nul = field_validator("note", mode="after")(refuse_nul)

@@ -56,7 +56,9 @@ class RowIn(BaseModel):
     run_id: uuid.UUID | None = None
     variables: dict[str, str] | None = None
     expected: str | None = Field(default=None, description="The expected output of this case.")
-    output_as_expected: bool = Field(default=False, description="With run_id: the run's output is the expected one.")
+    output_as_expected: bool = Field(
+        default=False, strict=True, description="With run_id: the run's output is the expected one."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> RowIn:

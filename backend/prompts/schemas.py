@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from backend.workspaces.schemas import Body, JsonInt, OptionalJsonInt, refuse_nul
+from backend.workspaces.schemas import Body, JsonInt, OptionalJsonFloat, OptionalJsonInt, refuse_nul
 
 LABEL_PATTERN = r"^[a-z0-9-]{1,40}$"
 MAX_MESSAGES = 500
@@ -98,7 +98,7 @@ class ToolResultBlock(Content):
     type: Literal["tool_result"]
     tool_use_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     content: str = Field(max_length=MAX_TEXT_CHARS)
-    is_error: bool = False
+    is_error: bool = Field(default=False, strict=True)
 
 
 Block = Annotated[TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
@@ -150,8 +150,8 @@ class ModelConfigIn(Content):  # stop sequences such as "\n\n" must survive inta
     provider: str = Field(min_length=1, max_length=32)
     model: str = Field(min_length=1, max_length=200)
     max_tokens: JsonInt = Field(ge=1)
-    temperature: float | None = Field(default=None, ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
+    temperature: OptionalJsonFloat = Field(default=None, ge=0)
+    top_p: OptionalJsonFloat = Field(default=None, gt=0, le=1)
     top_k: OptionalJsonInt = Field(default=None, ge=1)
     stop_sequences: list[str] = Field(default_factory=list, max_length=16)
     thinking_budget: OptionalJsonInt = Field(
@@ -321,7 +321,7 @@ class CommentOut(BaseModel):
 class ExportedVersion(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
 
-    number: int = Field(ge=1)
+    number: JsonInt = Field(ge=1)
     system: str = Field(default="", max_length=MAX_TEXT_CHARS)
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_MESSAGES)
     config: ModelConfigIn = Field(alias="model_config")
@@ -338,7 +338,7 @@ class ExportedLabel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=LABEL_PATTERN)
-    version: int = Field(ge=1)
+    version: JsonInt = Field(ge=1)
 
 
 class ExportedPrompt(BaseModel):
@@ -346,7 +346,7 @@ class ExportedPrompt(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
-    archived: bool = False
+    archived: bool = Field(default=False, strict=True)
 
     _no_nul = field_validator("name", "description", mode="after")(refuse_nul)
     _nfc = field_validator("name", mode="after")(nfc_name)

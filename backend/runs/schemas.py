@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.prompts.schemas import Content, VersionContent
-from backend.workspaces.schemas import OptionalJsonInt, refuse_nul
+from backend.workspaces.schemas import OptionalJsonFloat, OptionalJsonInt, refuse_nul
 
 
 class Overrides(Content):
@@ -18,8 +18,8 @@ class Overrides(Content):
     model: str | None = Field(default=None, min_length=1, max_length=200)
     provider: str | None = Field(default=None, min_length=1, max_length=32)
     max_tokens: OptionalJsonInt = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
+    temperature: OptionalJsonFloat = Field(default=None, ge=0)
+    top_p: OptionalJsonFloat = Field(default=None, gt=0, le=1)
     top_k: OptionalJsonInt = Field(default=None, ge=1)
     stop_sequences: list[str] | None = Field(default=None, max_length=16)
 

@@ -31,6 +31,7 @@ def json_number(value: Any) -> Any:
 JsonInt = Annotated[int, BeforeValidator(json_number)]
 # Optional in one Annotated: `JsonInt | None` would lose `minimum`/`maximum` in the JSON Schema.
 OptionalJsonInt = Annotated[int | None, BeforeValidator(json_number)]
+OptionalJsonFloat = Annotated[float | None, BeforeValidator(json_number)]  # an integer stays fine (1 is 1.0)
 
 
 class Body(BaseModel):

@@ -22,6 +22,8 @@ async def test_retention_and_an_export_downloaded(page: Page):
         await panel.get_by_test_id("retention-form").get_by_role("button", name="Save").click()
     assert (await saved.value).ok
     assert (await api(page, "GET", f"/workspaces/{ws}/retention"))["runs_days"] == 30
+    # The audit log on the same page shows the change without a reload.
+    await expect(page.get_by_test_id("audit-log")).to_contain_text("retention.updated")
 
     await panel.get_by_test_id("export-button").click()
     await expect(panel.get_by_test_id("export-status")).to_have_text("succeeded")
@@ -29,6 +31,7 @@ async def test_retention_and_an_export_downloaded(page: Page):
     async with page.expect_download() as waiting:
         await panel.get_by_test_id("export-download").click()
     download = await waiting.value
+    await expect(page.get_by_test_id("audit-log")).to_contain_text("export.created")
     lines = [json.loads(line) for line in Path(await download.path()).read_text(encoding="utf-8").splitlines()]
     assert lines[0]["type"] == "export" and lines[0]["workspace"]["id"] == ws
     assert [line["name"] for line in lines if line["type"] == "prompt"] == ["repeater"]

@@ -4,15 +4,20 @@ deterministically in one process (the reconciler called directly, as in test_run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from backend.runs import repository as repo
+from backend.runs.backends.redis import RedisEventStream
 from backend.runs.events import open_event
 from backend.runs.models import Run
-from backend.runs.worker import InFlight
+from backend.runs.worker import InFlight, Worker
 from tests.runs_helpers import RunningWorker
 from tests.test_runs import (  # noqa: F401 - fixtures
     delta_text,
@@ -174,3 +179,64 @@ async def test_a_live_stream_lost_mid_run_starts_again_only_after_the_output_is_
         final = await wait_for(client, ws, run_id)
     assert final["status"] == "succeeded" and final["output"].startswith(saved)
     assert final["output"].split() == words.split()
+
+
+@contextlib.asynccontextmanager
+async def blind_reconciler(app) -> AsyncIterator[Worker]:
+    """A reconciler whose Redis is not there (nothing listens on port 1): every read of a live stream fails."""
+    unreachable = Redis(host="127.0.0.1", port=1, retry=None)
+    try:
+        backends = replace(app.state.run_backends, events=RedisEventStream(unreachable, "unused:"))
+        state = app.state
+        yield Worker(sessionmaker=state.sessionmaker, keyring=state.keyring, backends=backends, settings=state.settings)
+    finally:
+        await unreachable.aclose()
+
+
+async def test_a_lost_run_is_not_ended_while_its_live_stream_cannot_be_read(client, app, ws, db_engine):  # noqa: F811
+    """Found by the chaos run (seeds 3 and 42): a worker died, and the reconciler's read of the run's live
+    stream fell in the second Redis took to restart; it went on with the saved copy (the first token) and
+    stored 15 characters where a reader had been sent 166. It now leaves the run for a later pass while the
+    stream cannot be read (here: a Redis client whose server is not there), for up to 30 s after the lease
+    expired; after that the saved copy is all there is."""
+    pid = await new_prompt(client, ws, "{{words}}")
+    runs = []
+    for words in ("alpha beta gamma", "one two three"):
+        run_id = await start(client, ws, pid, {"words": words})
+        async with app.state.sessionmaker() as session, session.begin():
+            claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
+        dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
+        first, rest = words.split(" ", 1)
+        flight = InFlight(run=claimed, output=[f"{first} "])
+        await dead._persist(flight)
+        await dead._emit(flight, "run.delta", {"text": f"{first} ", "offset": len(first) + 1})
+        await dead._emit(flight, "run.delta", {"text": f"{rest} ", "offset": len(words) + 1})  # never saved
+        runs.append(run_id)
+    await asyncio.sleep(0.1)  # their leases expire
+
+    async with blind_reconciler(app) as blind:
+        assert await blind.reconcile_once() == {"retried": 0, "failed": 2, "republished": 0}
+        assert [(await get_run(client, ws, r))["status"] for r in runs] == ["running", "running"]
+
+    # Once the stream can be read, the runs end with all their readers saw.
+    assert (await reconciler(app).reconcile_once())["failed"] == 2
+    for run_id, words in zip(runs, ("alpha beta gamma", "one two three"), strict=True):
+        done = await get_run(client, ws, run_id)
+        assert done["status"] == "failed" and done["output"] == f"{words} "
+
+
+async def test_a_lost_run_whose_stream_stays_unreadable_ends_with_its_saved_output(client, app, ws, db_engine):  # noqa: F811
+    pid = await new_prompt(client, ws, "{{words}}")
+    run_id = await start(client, ws, pid, {"words": "alpha beta"})
+    async with app.state.sessionmaker() as session, session.begin():
+        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
+    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
+    await dead._persist(InFlight(run=claimed, output=["alpha "]))
+    async with db_engine.begin() as conn:  # its lease expired longer ago than the reconciler waits
+        await conn.execute(
+            text("UPDATE run SET lease_expires_at = now() - interval '31 seconds' WHERE id = :id"), {"id": run_id}
+        )
+    async with blind_reconciler(app) as blind:
+        await blind.reconcile_once()
+    run = await get_run(client, ws, run_id)
+    assert run["status"] == "failed" and run["error"]["kind"] == "worker_lost" and run["output"] == "alpha "

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from jsonschema import Draft202012Validator
@@ -65,6 +65,13 @@ DELTA_EVENTS_PER_SECOND = 4_000
 CLAIM_BATCH = 50  # queue entries read and claimed in one round trip
 # A run's own database writes (first token, settlement) ride out a busy or restarting database this long.
 DB_RETRY_SECONDS = 20.0
+# How long after a lost run's lease expired the reconciler waits for its live stream to be readable again
+# before it ends the run with the saved output only.
+STREAM_WAIT = timedelta(seconds=30)
+
+
+class StreamUnreadable(Exception):
+    """The live stream of a lost run could not be read: it is ended on a later pass."""
 
 
 @dataclass
@@ -681,7 +688,10 @@ class Worker:
             for workspace_id in await repo.workspaces_with_waiting(session, limit=100):
                 republish.extend(await admit(session, workspace_id))
         for run in failed:
-            await self._fail_lost(run)
+            try:
+                await self._fail_lost(run)
+            except StreamUnreadable:
+                logger.warning("run %s: its live stream cannot be read yet; ending it on a later pass", run.id)
         for run_id in [*retried, *republish]:
             with contextlib.suppress(Exception):
                 await self.backends.queue.publish(str(run_id))
@@ -693,7 +703,15 @@ class Worker:
         cancelled = run.cancel_requested_at is not None
         async with self.sessionmaker() as session:
             persisted = await self.keyring.open_text(session, run, "output") if run.output is not None else ""
-            streamed, last_seq = await self._streamed_text(session, run, persisted)
+            try:
+                streamed, last_seq = await self._streamed_text(session, run, persisted)
+            except Exception as exc:
+                # Readers may have been sent more than was saved, and only the live stream says how much:
+                # wait for it (Redis restarting, say) rather than store less than they saw, within reason.
+                waited = datetime.now(UTC) - run.lease_expires_at if run.lease_expires_at else timedelta(0)
+                if waited < STREAM_WAIT:
+                    raise StreamUnreadable from exc
+                streamed, last_seq = "", 0
             snapshot = json.loads(await self.keyring.open_text(session, run, "snapshot"))
         output = streamed if len(streamed) > len(persisted) and streamed.startswith(persisted) else persisted
         input_tokens = run.input_tokens if run.input_tokens is not None else _estimate_input(snapshot)
@@ -745,11 +763,7 @@ class Worker:
         Starts from the persisted copy and adds each delta that continues it: after Redis lost the stream's
         beginning (restarted empty), its later deltas still extend what was saved, and readers saw them."""
         text, last_seq = persisted, 0
-        try:
-            stored = await self.backends.events.read(str(run.id), 0)
-        except Exception:
-            return "", 0
-        for item in stored:
+        for item in await self.backends.events.read(str(run.id), 0):
             event = await open_event(session, self.keyring, run.workspace_id, run.id, item)
             last_seq = max(last_seq, event.seq)
             if event.name == "run.delta":

@@ -165,6 +165,7 @@ class FaultyProviders:
 class Tally:
     post_status: Counter = field(default_factory=Counter)
     chaos: Counter = field(default_factory=Counter)
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (wall clock, fault): for the report
     budget_samples: int = 0
     budget_max_micros: int = 0
     budget_breaches: list[tuple[int, int]] = field(default_factory=list)
@@ -278,6 +279,7 @@ class Harness:
                     self.cluster.terminate_db_backends
                 )
             self.tally.chaos[action] += 1
+            self.tally.timeline.append((time.time(), action))
 
     async def describe_unfinished(self) -> str:
         """What the database says about runs that are not terminal, with the spec each was made from."""
@@ -436,7 +438,11 @@ async def test_chaos_over_real_processes_loses_nothing(harness: Harness):
         if not reading.finished:
             problems.append(f"{spec.tag} {run_id}: its reader never got a terminal event")
         else:
-            problems += [f"{spec.tag} {run_id} reader: {p}" for p in reading.problems(final)]
+            problems += [
+                f"{spec.tag} {run_id} reader: {p} ({final['status']} {(final['error'] or {}).get('kind')}, "
+                f"started {final.get('started_at')}, finished {final.get('finished_at')})"
+                for p in reading.problems(final)
+            ]
         kind = (final["error"] or {}).get("kind")
         output = final["output"] or ""
         if final["status"] == "succeeded":
@@ -517,4 +523,7 @@ async def test_chaos_over_real_processes_loses_nothing(harness: Harness):
     if sum(h.tally.chaos[a] for a in ("kill worker", "kill api", "restart redis empty")) < 3:
         problems.append(f"too little chaos happened: {dict(h.tally.chaos)}")
 
+    if problems:  # when each fault ended, to read the problems against
+        print("fault timeline:", [(time.strftime("%H:%M:%S", time.gmtime(t)) + f"{t % 1:.2f}"[1:], a)
+                                  for t, a in h.tally.timeline])
     assert not problems, f"{len(problems)} problems:\n" + "\n".join(problems[:40])

@@ -240,3 +240,41 @@ async def test_a_lost_run_whose_stream_stays_unreadable_ends_with_its_saved_outp
         await blind.reconcile_once()
     run = await get_run(client, ws, run_id)
     assert run["status"] == "failed" and run["error"]["kind"] == "worker_lost" and run["output"] == "alpha "
+
+
+async def test_text_the_live_stream_carried_is_saved_as_soon_as_redis_is_unreachable(client, app, ws):  # noqa: F811
+    """Found by the chaos run (seed 12): Redis restarted empty, and 0.2 s later the worker was killed, before
+    it had sent (or saved) anything more. Readers had been sent 162 characters over the old stream; 120 were
+    saved. Now the first write that finds Redis unreachable saves every run whose stream carried unsaved text."""
+    use_mock_timing(app, ttft_ms=5, token_ms=40)
+    words = " ".join(f"w{i}" for i in range(60))
+    pid = await new_prompt(client, ws, "{{words}}")
+    events = app.state.run_backends.events
+    async with RunningWorker(app, flush_seconds=60, lease_seconds=600) as worker:
+        run_id = await start(client, ws, pid, {"words": words})
+        while sum(1 for e in await events.read(run_id, 0) if e.name == "run.delta") < 5:
+            await asyncio.sleep(0.005)
+        async with blind_reconciler(app) as blind:
+            real = worker.backends
+            worker.backends = blind.backends  # Redis goes away under the worker
+            seen = await streamed_text(app, run_id)  # what readers had
+            await asyncio.sleep(0.3)  # a few deltas fail to go out
+            async with app.state.sessionmaker() as session:
+                run = await session.get(Run, uuid.UUID(run_id))
+                saved = await app.state.keyring.open_text(session, run, "output")
+            worker.backends = real
+        assert len(saved) >= len(seen) and saved.startswith(seen), (saved, seen)
+        final = await wait_for(client, ws, run_id)
+    assert final["status"] == "succeeded" and final["output"].split() == words.split()
+
+
+async def streamed_text(app, run_id: str) -> str:
+    """The text of the run's deltas in its live stream."""
+    async with app.state.sessionmaker() as session:
+        run = await session.get(Run, uuid.UUID(run_id))
+        parts = []
+        for item in await app.state.run_backends.events.read(run_id, 0):
+            event = await open_event(session, app.state.keyring, run.workspace_id, run.id, item)
+            if event.name == "run.delta":
+                parts.append(event.data["text"])
+    return "".join(parts)

@@ -82,7 +82,8 @@ class InFlight:
     chars: int = 0
     text_events: int = 0
     seq: int = 2
-    persisted_chars: int = 0
+    persisted_chars: int = 0  # output characters the database holds
+    sent_chars: int = 0  # output characters the live stream has carried (readers may have them)
     streaming: bool = False  # between the provider call and the end: its lease is renewed by the heartbeat
     lease_lost: bool = False
     stream_started: bool = False  # an event of this attempt is in the live stream: it must still be there
@@ -485,7 +486,13 @@ class Worker:
         appends = [(run_id, item) for run_id, item in items if isinstance(item, StoredEvent)]
         closes = {run_id: item for run_id, item in items if isinstance(item, int)}
         started = {run_id for run_id, _ in appends if (flight := self.in_flight.get(run_id)) and flight.stream_started}
-        lost = await self.backends.events.append_many(appends, closes, must_exist=started)
+        try:
+            lost = await self.backends.events.append_many(appends, closes, must_exist=started)
+        except Exception:
+            # Redis unreachable: it may be restarting empty, and the text sent since the last save is then held
+            # by this process alone. Saved now, it outlives this worker being killed before Redis is back.
+            await self._save_sent_text()
+            raise
         if lost:
             saved = {run_id for run_id in lost if await self._saved_before_restarting_stream(run_id)}
             await self.backends.events.append_many(
@@ -498,7 +505,21 @@ class Worker:
         for run_id, _ in appends:
             if run_id not in lost and (flight := self.in_flight.get(run_id)) is not None:
                 flight.stream_started = True
+                flight.sent_chars = flight.chars  # at least what went out (an over-estimate costs a save at most)
         return [None] * len(items)
+
+    async def _save_sent_text(self) -> None:
+        """Saves every run whose live stream carried text that is not saved yet: once per outage, as nothing is
+        sent while Redis stays unreachable."""
+        flights = [f for f in self.in_flight.values() if not f.settled and f.sent_chars > f.persisted_chars]
+        if not flights:
+            return
+        results = await self._progress.submit_many(flights)
+        for flight, result in zip(flights, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning("run %s: could not save the text its stream carried", flight.run.id, exc_info=result)
+            else:
+                self._took(flight, result)
 
     async def _saved_before_restarting_stream(self, run_id: str) -> bool:
         flight = self.in_flight.get(run_id)
@@ -551,9 +572,13 @@ class Worker:
             rows.append(
                 repo.Progress(run_id, sealed, len(text), flight.seq, flight.ttft_ms, flight.usage.get("input_tokens"))
             )
-            flight.persisted_chars = len(text)
         async with self.sessionmaker() as session, session.begin():
             answer = await repo.save_progress(session, self.worker_id, self.lease, rows)
+        for row in rows:
+            outcome = answer.get(row.run_id, False)
+            if outcome is not False and outcome != repo.SKIPPED:  # saved
+                flight = latest[row.run_id]
+                flight.persisted_chars = max(flight.persisted_chars, row.output_chars)
         return [answer.get(flight.run.id, False) for flight in flights]
 
     async def _heartbeat_loop(self) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import tempfile
@@ -59,6 +60,13 @@ RUNS = int(os.environ.get("PLAYGROUND_CHAOS_RUNS", "200"))
 SEED = int(os.environ.get("PLAYGROUND_CHAOS_SEED", "14"))
 POST_RATE = 2.5  # runs a second
 CHAOS_MEAN_GAP_S = 3.0  # between the end of one fault and the next (an api restart itself takes seconds)
+# A worker killed and Redis emptied close together is the one double fault the product states as a limit
+# instead of fixing (docs/decisions/fault-injection-and-soak.md): readers may have been sent up to a second
+# of text that then is neither saved nor in the stream. Redis is not emptied within the lease (3 s) plus a
+# reconciler pass after a kill, nor a worker killed within a save interval (1 s) after Redis was emptied.
+# Every other order and spacing of faults is drawn.
+KILL_THEN_REDIS_GAP_S = 6.0
+REDIS_THEN_KILL_GAP_S = 1.5
 HANG_RUNS = 60  # stalls (60 s each, the product's deadline) only among the first runs, so the test stays bounded
 TERMINAL_BOUND_S = 150  # after the last POST
 BUDGET_MICROS = 12_000  # the budget workspace: $0.012, about 20 of its runs' actual cost, 2 reservations
@@ -262,6 +270,7 @@ class Harness:
     async def chaos(self, rng: random.Random, stop: asyncio.Event) -> None:
         actions = ["kill worker", "kill api", "restart redis empty", "terminate db backends"]
         first = rng.sample(actions, len(actions))  # every kind of fault at least once, then at random
+        last_kill = last_redis = -math.inf
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), rng.expovariate(1 / CHAOS_MEAN_GAP_S))
@@ -269,11 +278,15 @@ class Harness:
                 return
             action = first.pop() if first else rng.choices(actions, [35, 25, 20, 20])[0]
             if action == "kill worker":
+                await asyncio.sleep(max(0.0, last_redis + REDIS_THEN_KILL_GAP_S - time.monotonic()))
+                last_kill = time.monotonic()
                 await asyncio.to_thread(self.cluster.kill_worker, rng.randrange(len(self.cluster.workers)))
             elif action == "kill api":
                 await asyncio.to_thread(self.cluster.kill_api, rng.randrange(len(self.cluster.apis)))
             elif action == "restart redis empty":
+                await asyncio.sleep(max(0.0, last_kill + KILL_THEN_REDIS_GAP_S - time.monotonic()))
                 await asyncio.to_thread(self.cluster.restart_redis_empty)
+                last_redis = time.monotonic()
             else:
                 self.tally.chaos["db backends terminated"] += await asyncio.to_thread(
                     self.cluster.terminate_db_backends

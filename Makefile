@@ -64,10 +64,10 @@ bench: dev-venv
 	bash infra/dev/ensure-services.sh
 	$(BIN)/python -m pytest tests/bench -s $(PYTEST_ARGS)
 
-## make chaos: the fault-injection run (tests/test_fault_injection.py; PLAYGROUND_CHAOS_RUNS, PLAYGROUND_CHAOS_SEED)
+## make chaos: the fault-injection run alone (it is part of make test too; PLAYGROUND_CHAOS_RUNS, PLAYGROUND_CHAOS_SEED)
 chaos: dev-venv
 	bash infra/dev/ensure-services.sh
-	PLAYGROUND_CHAOS=1 $(BIN)/python -m pytest tests/test_fault_injection.py -s $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/test_fault_injection.py -s $(PYTEST_ARGS)
 
 ## make soak: the on-demand soak in tests/soak (SOAK_MINUTES, default 30; not part of make test)
 soak: dev-venv

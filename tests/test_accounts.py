@@ -153,6 +153,17 @@ async def test_addresses_on_internal_domains_are_accounts_too(make_client, domai
     assert refused.status_code == 422 and "email" in refused.text
 
 
+async def test_a_password_keeps_its_surrounding_spaces(make_client):
+    """Found by schemathesis (100 examples): request bodies strip strings, and passwords were stripped too
+    (the validators meant to stop it ran before the stripping), so "   " passed `minLength` 1 in the
+    document and was refused as empty. Whitespace is part of a password now, as given."""
+    email = new_email()
+    assert (await post_signup(make_client(), email, password="  spaced out  ")).status_code == 201
+    assert (await post_login(make_client(), email, password="  spaced out  ")).status_code == 200
+    assert (await post_login(make_client(), email, password="spaced out")).status_code == 401
+    assert (await post_login(make_client(), email, password="   ")).status_code == 401  # not a 422
+
+
 async def test_login_sets_the_same_cookies(client, make_client):
     account = await signup(client)
     response = await post_login(make_client(), account.email)

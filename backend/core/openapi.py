@@ -81,7 +81,48 @@ def install_openapi(app: FastAPI, *, public_paths: frozenset[str]) -> None:
                             "schema": {"type": "string"},
                         }
                     )
+        _no_nul_in_request_strings(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = build  # type: ignore[method-assign]
+
+
+NO_NUL = r"^[^\x00]*$"
+
+
+def _no_nul_in_request_strings(schema: dict[str, Any]) -> None:
+    """Tells the document what every request body's text refuses: NUL (PostgreSQL text cannot hold it, so it is
+    a 422 naming the field). Each plain string of the bodies' schemas, and of the schemas they use, gets a
+    pattern without NUL; strings with a format, an enum or a pattern of their own say enough (or say it)."""
+    components = schema.get("components", {}).get("schemas", {})
+    names: set[str] = set()
+
+    def follow(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(ref := node.get("$ref"), str) and (name := ref.rsplit("/", 1)[1]) not in names:
+                names.add(name)
+                follow(components.get(name))
+            for value in node.values():
+                follow(value)
+        elif isinstance(node, list):
+            for value in node:
+                follow(value)
+
+    def mark(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & node.keys():
+                node["pattern"] = NO_NUL
+            for value in node.values():
+                mark(value)
+        elif isinstance(node, list):
+            for value in node:
+                mark(value)
+
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                follow(operation["requestBody"])
+                mark(operation["requestBody"])
+    for name in names:
+        mark(components.get(name))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, field_validator
+from pydantic import BaseModel, EmailStr, Field
 
-from backend.workspaces.schemas import Body, OptionalJsonInt
+from backend.workspaces.schemas import Body, OptionalJsonInt, Password
 
+DOMAIN_PATTERN = r"^[^ \x00]*\.[^ \x00]*$"
 
 class SessionOut(BaseModel):
     id: uuid.UUID
@@ -22,13 +23,8 @@ class SessionOut(BaseModel):
 
 
 class PasswordChange(Body):
-    current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=8, max_length=256)
-
-    @field_validator("current_password", "new_password", mode="before")
-    @classmethod
-    def _keep_as_given(cls, value: Any) -> Any:
-        return value  # never stripped: whitespace is part of a password
+    current_password: Password = Field(min_length=1, max_length=256)
+    new_password: Password = Field(min_length=8, max_length=256)
 
 
 class ProfilePatch(Body):
@@ -73,7 +69,7 @@ class TotpEnabledOut(BaseModel):
 
 
 class PasswordConfirm(Body):
-    password: str = Field(min_length=1, max_length=256)
+    password: Password = Field(min_length=1, max_length=256)
 
 
 class TwoFactorOut(BaseModel):
@@ -87,12 +83,7 @@ class ResetCreatedOut(BaseModel):
 
 class ResetIn(Body):
     token: str = Field(min_length=10, max_length=200)
-    new_password: str = Field(min_length=8, max_length=256)
-
-    @field_validator("new_password", mode="before")
-    @classmethod
-    def _keep_as_given(cls, value: Any) -> Any:
-        return value
+    new_password: Password = Field(min_length=8, max_length=256)
 
 
 class ForgotPasswordIn(Body):
@@ -114,8 +105,9 @@ class InstanceSettingsOut(BaseModel):
 
 class InstanceSettingsIn(Body):
     signup: Literal["open", "invite", "closed"] | None = None
-    # The pattern is what update_instance_settings checks (a dot, no space), told to the OpenAPI document too.
-    allowed_domains: list[Annotated[str, Field(pattern=r"^[^ ]*\.[^ ]*$")]] | None = Field(default=None, max_length=100)
+    # The pattern is what update_instance_settings checks (a dot, no space), told to the OpenAPI document too,
+    # and no NUL (no text field takes one).
+    allowed_domains: list[Annotated[str, Field(pattern=DOMAIN_PATTERN)]] | None = Field(default=None, max_length=100)
     default_limits: DefaultLimits | None = None
 
 

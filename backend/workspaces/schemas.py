@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import email_validator
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 Role = Literal["owner", "admin", "editor", "viewer"]
 
@@ -34,6 +34,9 @@ def json_number(value: Any) -> Any:
     return value
 
 
+# Whitespace is part of a password: never stripped (Body strips every other string).
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+
 JsonInt = Annotated[int, BeforeValidator(json_number)]
 # Optional in one Annotated: `JsonInt | None` would lose `minimum`/`maximum` in the JSON Schema.
 OptionalJsonInt = Annotated[int | None, BeforeValidator(json_number)]
@@ -53,19 +56,14 @@ class Body(BaseModel):
 
 class SignupIn(Body):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=8, max_length=256)
+    password: Password = Field(min_length=8, max_length=256)
     name: str = Field(min_length=1, max_length=200)
     invite_token: str | None = Field(default=None, max_length=200)
-
-    @field_validator("password", mode="before")
-    @classmethod
-    def _keep_password_as_given(cls, value: Any) -> Any:
-        return value  # never stripped: whitespace is part of a password
 
 
 class LoginIn(Body):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=256)
+    password: Password = Field(min_length=1, max_length=256)
     totp_code: str | None = Field(default=None, max_length=12, description="With two-factor authentication on")
     recovery_code: str | None = Field(default=None, max_length=40, description="Instead of totp_code, once each")
 

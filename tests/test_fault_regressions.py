@@ -34,6 +34,18 @@ from tests.test_runs import (  # noqa: F401 - fixtures
 )
 
 
+async def held_by_a_dead_worker(client, app, ws: str, pid: str, words: str, saved: list[str]):  # noqa: F811
+    """A run claimed by a worker that then died: its saved output is `saved`; its lease (50 ms) soon expires.
+    Returns the run's id, the dead worker (to write as it would have) and its flight."""
+    run_id = await start(client, ws, pid, {"words": words})
+    async with app.state.sessionmaker() as session, session.begin():
+        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
+    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
+    flight = InFlight(run=claimed, output=list(saved))
+    await dead._persist(flight)
+    return run_id, dead, flight
+
+
 async def test_a_run_cancelled_while_its_dead_worker_held_it_ends_cancelled_not_queued_for_ever(
     client,
     app,
@@ -75,12 +87,9 @@ async def test_worker_lost_after_redis_lost_the_streams_beginning_keeps_what_rea
     only followed deltas from offset 0), so it stored the last saved copy: 190 characters, where a reader had
     been sent 316. The deltas that continue the saved copy are now added to it."""
     pid = await new_prompt(client, ws, "{{words}}")
-    run_id = await start(client, ws, pid, {"words": "alpha beta gamma delta"})
-    async with app.state.sessionmaker() as session, session.begin():
-        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
-    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
-    flight = InFlight(run=claimed, output=["alpha ", "beta "])
-    await dead._persist(flight)  # saved: "alpha beta "; what Redis had of it is gone (restarted empty)
+    # Saved: "alpha beta "; what Redis had of it is gone (restarted empty).
+    saved = ["alpha ", "beta "]
+    run_id, dead, flight = await held_by_a_dead_worker(client, app, ws, pid, "alpha beta gamma delta", saved)
     await dead._emit(flight, "run.delta", {"text": "beta gamma ", "offset": 17})  # overlaps the saved copy
     await dead._emit(flight, "run.delta", {"text": "delta ", "offset": 23})  # streamed, never saved
     await asyncio.sleep(0.1)
@@ -100,11 +109,7 @@ async def test_settling_a_run_and_cancelling_it_take_their_locks_in_one_order(cl
     dispatch lock and then updates the row, as cancel_run does, while the reconciler ends the run: the row must
     be free (the run's end waits for the dispatch lock before touching its row) instead of a deadlock."""
     pid = await new_prompt(client, ws, "{{words}}")
-    run_id = await start(client, ws, pid, {"words": "alpha beta gamma"})
-    async with app.state.sessionmaker() as session, session.begin():
-        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
-    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
-    await dead._persist(InFlight(run=claimed, output=["alpha "]))
+    run_id, _, _ = await held_by_a_dead_worker(client, app, ws, pid, "alpha beta gamma", ["alpha "])
     await asyncio.sleep(0.1)  # its lease expires
 
     async with db_engine.connect() as other:
@@ -202,13 +207,8 @@ async def test_a_lost_run_is_not_ended_while_its_live_stream_cannot_be_read(clie
     pid = await new_prompt(client, ws, "{{words}}")
     runs = []
     for words in ("alpha beta gamma", "one two three"):
-        run_id = await start(client, ws, pid, {"words": words})
-        async with app.state.sessionmaker() as session, session.begin():
-            claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
-        dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
         first, rest = words.split(" ", 1)
-        flight = InFlight(run=claimed, output=[f"{first} "])
-        await dead._persist(flight)
+        run_id, dead, flight = await held_by_a_dead_worker(client, app, ws, pid, words, [f"{first} "])
         await dead._emit(flight, "run.delta", {"text": f"{first} ", "offset": len(first) + 1})
         await dead._emit(flight, "run.delta", {"text": f"{rest} ", "offset": len(words) + 1})  # never saved
         runs.append(run_id)
@@ -227,11 +227,7 @@ async def test_a_lost_run_is_not_ended_while_its_live_stream_cannot_be_read(clie
 
 async def test_a_lost_run_whose_stream_stays_unreadable_ends_with_its_saved_output(client, app, ws, db_engine):  # noqa: F811
     pid = await new_prompt(client, ws, "{{words}}")
-    run_id = await start(client, ws, pid, {"words": "alpha beta"})
-    async with app.state.sessionmaker() as session, session.begin():
-        claimed = await repo.claim(session, uuid.UUID(run_id), "dead-worker", timedelta(seconds=30))
-    dead = reconciler(app, worker_id="dead-worker", lease_seconds=0.05)
-    await dead._persist(InFlight(run=claimed, output=["alpha "]))
+    run_id, _, _ = await held_by_a_dead_worker(client, app, ws, pid, "alpha beta", ["alpha "])
     async with db_engine.begin() as conn:  # its lease expired longer ago than the reconciler waits
         await conn.execute(
             text("UPDATE run SET lease_expires_at = now() - interval '31 seconds' WHERE id = :id"), {"id": run_id}
